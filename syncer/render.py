@@ -1,0 +1,272 @@
+"""Render the desired Kubernetes objects from the config and Vault data. Pure.
+
+The output shapes follow KServe's own code (commit aaac4e294):
+- per-backend Secrets and their ``serving.kserve.io/s3-*`` annotations:
+  pkg/credentials/s3/s3_secret.go and s3/utils.go;
+- provider detection order (one provider per Secret):
+  pkg/credentials/service_account_credentials.go;
+- the storage-spec JSON (all values strings; ``default``/``default_<type>``):
+  pkg/webhook/admission/pod/storage_initializer_injector.go and
+  python/storage/kserve_storage/kserve_storage.py (``_update_with_storage_spec``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from syncer import settings
+from syncer.model import (
+    KSERVE_PREFIX,
+    DesiredSecret,
+    DesiredServiceAccount,
+    EntryError,
+    KeyValue,
+    Ref,
+    VaultData,
+)
+from syncer.secretvalue import SecretValue
+
+MAX_SECRET_BYTES = 1024 * 1024  # Kubernetes' limit on a Secret's data
+
+SourceKey = tuple[str, str, int, int | None]  # (mount, path, kv version, pinned version)
+
+
+@dataclass(frozen=True)
+class Namespace:
+    name: str
+    labels: Mapping[str, str]
+    terminating: bool = False
+
+
+@dataclass
+class Rendered:
+    secrets: dict[Ref, DesiredSecret] = field(default_factory=dict)
+    service_accounts: dict[Ref, DesiredServiceAccount] = field(default_factory=dict)
+    errors: list[EntryError] = field(default_factory=list)
+
+    @property
+    def failed_credentials(self) -> set[str]:
+        return {e.credential for e in self.errors}
+
+
+class ValueRejected(ValueError):
+    """A Vault value that must not reach a Secret. The message never holds the value."""
+
+
+def source_key(config: settings.Config, cred: settings.Credential) -> SourceKey:
+    return (cred.vault.mount or config.vault.kv.mount, cred.vault.path,
+            cred.vault.kv_version or config.vault.kv.version, cred.vault.version)
+
+
+def distinct_sources(config: settings.Config, only: Iterable[str] | None = None
+                     ) -> list[SourceKey]:
+    """Each Vault path once, however many credentials and targets use it."""
+    wanted = set(only) if only is not None else None
+    keys = {source_key(config, c) for c in config.credentials
+            if wanted is None or c.name in wanted}
+    return sorted(keys, key=lambda k: (k[0], k[1], k[2], k[3] or 0))
+
+
+def resolve_namespaces(target: settings.Target, cluster: Mapping[str, Namespace]
+                       ) -> tuple[list[str], list[str]]:
+    """Namespaces a target writes to, and problems with the ones it names."""
+    problems: list[str] = []
+    if target.namespace_selector is not None:
+        want = target.namespace_selector.match_labels
+        names = sorted(n.name for n in cluster.values()
+                       if not n.terminating and all(n.labels.get(k) == v for k, v in want.items()))
+        return names, problems
+    names = []
+    for name in target.namespaces:
+        ns = cluster.get(name)
+        if ns is None:
+            problems.append(f"namespace {name!r} does not exist")
+        elif ns.terminating:
+            problems.append(f"namespace {name!r} is terminating")
+        else:
+            names.append(name)
+    return names, problems
+
+
+def _bool01(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def s3_annotations(opts: settings.S3Options | None) -> dict[str, str]:
+    """``serving.kserve.io/s3-*`` annotations; values are strings as KServe compares them.
+
+    s3-usehttps and s3-verifyssl: only "0" (or "false") turns them off; the
+    three boolean switches are compared with "true" (case-insensitive), so
+    "1" would be ignored there.
+    """
+    if opts is None:
+        return {}
+    pairs: list[tuple[str, str | None]] = [
+        ("s3-endpoint", opts.endpoint),
+        ("s3-usehttps", None if opts.use_https is None else _bool01(opts.use_https)),
+        ("s3-verifyssl", None if opts.verify_ssl is None else _bool01(opts.verify_ssl)),
+        ("s3-region", opts.region),
+        ("s3-useanoncredential", None if opts.use_anonymous_credential is None
+         else str(opts.use_anonymous_credential).lower()),
+        ("s3-usevirtualbucket", None if opts.use_virtual_bucket is None
+         else str(opts.use_virtual_bucket).lower()),
+        ("s3-useaccelerate", None if opts.use_accelerate is None
+         else str(opts.use_accelerate).lower()),
+        ("s3-cabundle", opts.ca_bundle),
+        ("s3-cabundle-configmap", opts.ca_bundle_config_map),
+    ]
+    return {KSERVE_PREFIX + k: v for k, v in pairs if v is not None}
+
+
+def storage_spec_json(opts: settings.S3Options | None, bucket: str | None,
+                      access_key_id: SecretValue, secret_access_key: SecretValue) -> SecretValue:
+    """One storage-config entry. Every value is a JSON string: kserve_storage
+    copies them into os.environ (a bool raises TypeError) and the webhook
+    parses the value as map[string]string (a non-string rejects the pod)."""
+    opts = opts or settings.S3Options()
+    spec: dict[str, str] = {
+        "type": "s3",
+        "access_key_id": access_key_id.reveal(),
+        "secret_access_key": secret_access_key.reveal(),
+    }
+    if opts.endpoint:
+        # kserve_storage uses endpoint_url as AWS_ENDPOINT_URL: it needs the scheme.
+        scheme = "http" if opts.use_https is False else "https"
+        spec["endpoint_url"] = f"{scheme}://{opts.endpoint}"
+    if bucket:
+        spec["bucket"] = bucket
+    if opts.region:
+        spec["region"] = opts.region
+    if opts.verify_ssl is not None:
+        spec["verify_ssl"] = _bool01(opts.verify_ssl)
+    if opts.use_anonymous_credential is not None:
+        spec["anonymous"] = str(opts.use_anonymous_credential).lower()
+    if opts.ca_bundle:
+        spec["ca_bundle"] = opts.ca_bundle
+    if opts.ca_bundle_config_map:
+        spec["cabundle_configmap"] = opts.ca_bundle_config_map
+    return SecretValue(json.dumps(spec, sort_keys=True, separators=(",", ":")))
+
+
+def secret_keys(config: settings.Config, cred: settings.Credential) -> dict[str, str]:
+    """KServe data key -> logical key, for a credential's per-backend Secret."""
+    ks = config.kserve
+    if cred.type == "s3":
+        return {ks.s3_access_key_id_name: "accessKeyId",
+                ks.s3_secret_access_key_name: "secretAccessKey"}
+    if cred.type == "hf":
+        return {"HF_TOKEN": "token"}
+    if cred.type == "gcs":
+        return {ks.gcs_credential_file_name: "credentials"}
+    return {settings.AZURE_KEYS[logical]: logical for logical in cred.vault.keys}
+
+
+def credential_values(cred: settings.Credential, data: VaultData) -> dict[str, SecretValue]:
+    """Logical key -> value, checked so no empty, partial or malformed value is written."""
+    values: dict[str, SecretValue] = {}
+    total = 0
+    for logical, vault_key in sorted(cred.vault.keys.items()):
+        where = f"vault.keys.{logical}: key {vault_key!r} at {data.source}"
+        if vault_key in data.non_string_keys:
+            raise ValueRejected(f"{where} is not a string")
+        value = data.data.get(vault_key)
+        if value is None:
+            raise ValueRejected(f"{where} is missing")
+        text = value.reveal()
+        if not text:
+            raise ValueRejected(f"{where} is empty")
+        if logical == "credentials":
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                raise ValueRejected(f"{where} is not valid JSON (a GCS key file)") from None
+            if not isinstance(parsed, dict):
+                raise ValueRejected(f"{where} is not a JSON object (a GCS key file)")
+        elif text != text.strip():
+            raise ValueRejected(f"{where} has leading or trailing whitespace")
+        total += len(text.encode())
+        values[logical] = value
+    if total > MAX_SECRET_BYTES:
+        raise ValueRejected(f"values at {data.source} total {total} bytes, over the 1 MiB "
+                            "Secret limit")
+    return values
+
+
+def render(config: settings.Config, *, namespaces: Mapping[str, Namespace],
+           vault: Mapping[SourceKey, VaultData | str],
+           only: Iterable[str] | None = None) -> Rendered:
+    """Build every desired object. ``vault`` maps each source to its data or an error text."""
+    out = Rendered()
+    wanted = set(only) if only is not None else None
+    shared_names = {config.kserve.storage_spec_secret_name} | {
+        t.storage_config.secret_name for c in config.credentials for t in c.targets
+        if t.storage_config and t.storage_config.secret_name}
+    for index, cred in enumerate(config.credentials):
+        if wanted is not None and cred.name not in wanted:
+            continue
+        got = vault.get(source_key(config, cred), "not read this cycle")
+        values: dict[str, SecretValue] | None = None
+        source = ""
+        if isinstance(got, str):
+            out.errors.append(EntryError(cred.name, f"credentials[{index}] ({cred.name}): {got}"))
+        else:
+            source = got.source
+            try:
+                values = credential_values(cred, got)
+            except ValueRejected as exc:
+                out.errors.append(EntryError(cred.name,
+                                             f"credentials[{index}] ({cred.name}): {exc}"))
+        for t_index, target in enumerate(cred.targets):
+            names, problems = resolve_namespaces(target, namespaces)
+            for problem in problems:
+                out.errors.append(EntryError(
+                    cred.name, f"credentials[{index}].targets[{t_index}] ({cred.name}): {problem}"))
+            for ns in names:
+                _render_target(config, cred, target, ns, values, source=source,
+                               shared_names=shared_names, out=out)
+    return out
+
+
+def _secret(out: Rendered, ns: str, name: str, shared: bool) -> DesiredSecret:
+    ref = (ns, name)
+    if ref not in out.secrets:
+        out.secrets[ref] = DesiredSecret(namespace=ns, name=name, shared=shared)
+    return out.secrets[ref]
+
+
+def _render_target(config: settings.Config, cred: settings.Credential, target: settings.Target,
+                   ns: str, values: dict[str, SecretValue] | None, *, source: str,
+                   shared_names: set[str], out: Rendered) -> None:
+    if target.secret:
+        desired = _secret(out, ns, target.secret, target.secret in shared_names)
+        desired.credentials.add(cred.name)
+        desired.adopt = desired.adopt or target.adopt
+        keys = secret_keys(config, cred)
+        if values is None:
+            desired.held_keys.update(keys)
+        else:
+            for data_key, logical in keys.items():
+                desired.keys[data_key] = KeyValue(values[logical], cred.name, source)
+            if not desired.shared:
+                desired.annotations.update(s3_annotations(cred.s3) if cred.type == "s3" else {})
+        if target.service_account:
+            ref = (ns, target.service_account)
+            sa = out.service_accounts.setdefault(
+                ref, DesiredServiceAccount(namespace=ns, name=target.service_account))
+            sa.credentials.add(cred.name)
+            (sa.held_secrets if values is None else sa.secrets).add(target.secret)
+    if target.storage_config:
+        sc = target.storage_config
+        desired = _secret(out, ns, config.storage_secret_name(target), True)
+        desired.credentials.add(cred.name)
+        desired.adopt = desired.adopt or target.adopt
+        keys_out = [sc.key] + (["default", "default_s3"] if sc.default else [])
+        if values is None:
+            desired.held_keys.update(keys_out)
+        else:
+            spec = storage_spec_json(cred.s3, sc.bucket, values["accessKeyId"],
+                                     values["secretAccessKey"])
+            for key in keys_out:
+                desired.keys[key] = KeyValue(spec, cred.name, source)

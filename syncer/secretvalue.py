@@ -1,0 +1,93 @@
+"""A credential value that cannot leak by accident.
+
+Values read from Vault are wrapped at the adapter boundary and stay wrapped
+until the Kubernetes adapter encodes them into a Secret. ``str()``, ``repr()``,
+f-strings, pickling and equality with plain strings all refuse to show the
+value; only :meth:`SecretValue.reveal` returns it, and only the places that
+must send it somewhere call that. Every wrapped value is also registered so
+the log redaction processor can scrub it from any text that still contains it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+from typing import Any, NoReturn
+
+_registry_lock = threading.Lock()
+_registry: set[str] = set()
+
+# Values shorter than this are not scrubbed from free text: "1" or "us" would
+# match everywhere. The wrapper's repr still hides them.
+MIN_SCRUB_LEN = 4
+
+
+def known_values() -> frozenset[str]:
+    """All values wrapped so far (for the redaction processor and tests)."""
+    with _registry_lock:
+        return frozenset(_registry)
+
+
+def digest(data: bytes) -> str:
+    """Short, stable content hash used for diffs and in redacted output."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+class SecretValue:
+    """An opaque credential string."""
+
+    __slots__ = ("_digest", "_value")
+
+    def __init__(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError("SecretValue wraps a str")
+        self._value = value
+        self._digest = digest(value.encode())
+        if len(value) >= MIN_SCRUB_LEN:
+            # The base64 form too: Kubernetes API bodies and errors carry it.
+            encoded = base64.b64encode(value.encode()).decode()
+            with _registry_lock:
+                _registry.update((value, encoded))
+
+    def reveal(self) -> str:
+        """Return the plain value. Call only where it is sent to its destination."""
+        return self._value
+
+    @property
+    def sha(self) -> str:
+        return self._digest
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __repr__(self) -> str:
+        return f"<redacted sha256:{self._digest}>"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretValue) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._digest)
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("SecretValue cannot be pickled")
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SecretValue:
+        return self
+
+
+def scrub(text: str) -> str:
+    """Replace every known secret value inside ``text``."""
+    values = known_values()
+    if not values:
+        return text
+    for value in sorted(values, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, f"<redacted sha256:{digest(value.encode())}>")
+    return text

@@ -1,0 +1,459 @@
+"""The mapping config: a validated, immutable model of DESIGN.md §2.
+
+Pure: it parses text handed to it and never touches files, Vault or the
+cluster. Every error names the entry and field the way a user reads the YAML
+(``credentials[1].targets[0].serviceAcount: unknown field``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+# Kubernetes naming rules (apimachinery validation).
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+# Logical Vault keys each credential type needs (``vault.keys``), and the
+# KServe Secret data key each one becomes. Verified against KServe aaac4e294:
+# pkg/credentials/s3/s3_secret.go, hf/hf_secret.go, gcs/gcs_secret.go,
+# azure/azure_secret.go.
+AZURE_KEYS = {
+    "clientId": "AZURE_CLIENT_ID",
+    "clientSecret": "AZURE_CLIENT_SECRET",
+    "tenantId": "AZURE_TENANT_ID",
+    "subscriptionId": "AZURE_SUBSCRIPTION_ID",
+    "storageAccessKey": "AZURE_STORAGE_ACCESS_KEY",
+    "accessToken": "AZURE_ACCESS_TOKEN",
+}
+# Azure is valid in one of three shapes (KServe's BuildSecretEnvs and
+# BuildStorageAccessKeySecretEnv): a service principal, an account key, or a token.
+AZURE_SHAPES: tuple[tuple[frozenset[str], frozenset[str]], ...] = (
+    (frozenset({"clientId", "clientSecret", "tenantId"}), frozenset({"subscriptionId"})),
+    (frozenset({"storageAccessKey"}), frozenset()),
+    (frozenset({"accessToken", "tenantId"}), frozenset()),
+)
+REQUIRED_KEYS: dict[str, frozenset[str]] = {
+    "s3": frozenset({"accessKeyId", "secretAccessKey"}),
+    "hf": frozenset({"token"}),
+    "gcs": frozenset({"credentials"}),
+}
+
+
+def parse_duration(value: object) -> float:
+    """``60s``, ``5m``, ``1h30m``, ``250ms`` or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 60s or 5m")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        parts = _DURATION_PART.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise ValueError(f"invalid duration {value!r}: use forms like 30s, 5m, 1h30m")
+        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    else:
+        raise ValueError("expected a duration like 60s or 5m")
+    if seconds <= 0:
+        raise ValueError("duration must be positive")
+    return seconds
+
+
+def parse_fraction(value: object) -> float:
+    """``10%`` or ``0.1``; between 0 and 1."""
+    if isinstance(value, bool):
+        raise ValueError("expected a percentage like 10%")
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            fraction = float(value.strip()[:-1]) / 100
+        except ValueError:
+            raise ValueError(f"invalid percentage {value!r}") from None
+    elif isinstance(value, int | float | str):
+        try:
+            fraction = float(value)
+        except ValueError:
+            raise ValueError(f"invalid fraction {value!r}: use 10% or 0.1") from None
+    else:
+        raise ValueError("expected a percentage like 10%")
+    if not 0 <= fraction <= 1:
+        raise ValueError("must be between 0% and 100%")
+    return fraction
+
+
+def _check(pattern: re.Pattern[str], what: str, max_len: int) -> Any:
+    def validate(value: str) -> str:
+        if len(value) > max_len or not pattern.match(value):
+            raise ValueError(f"{value!r} is not a valid {what}")
+        return value
+    return AfterValidator(validate)
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Fraction = Annotated[float, BeforeValidator(parse_fraction)]
+NamespaceName = Annotated[str, _check(DNS1123_LABEL, "namespace name (RFC 1123 label)", 63)]
+ObjectName = Annotated[str, _check(DNS1123_SUBDOMAIN, "Kubernetes object name", 253)]
+SecretKeyName = Annotated[str, _check(SECRET_KEY, "Secret data key ([-._a-zA-Z0-9]+)", 253)]
+
+
+
+def _vault_path(value: str) -> str:
+    path = value.strip("/")
+    if not path or "//" in path or any(part in {".", ".."} for part in path.split("/")):
+        raise ValueError(f"invalid Vault path {value!r}")
+    return path
+
+
+VaultPath = Annotated[str, AfterValidator(_vault_path)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel,
+                              populate_by_name=True, hide_input_in_errors=True)
+
+
+class KVSettings(Model):
+    """Where the KV secrets engine is mounted and which version it speaks."""
+
+    mount: VaultPath = "secret"
+    version: Literal[1, 2] = 2
+
+
+class AuthSettings(Model):
+    """How the syncer logs in to Vault. One login is reused across cycles."""
+
+    method: Literal["token", "approle", "kubernetes"] = "token"
+    mount: VaultPath | None = None  # default: the method's name
+    # kubernetes: the Vault role and the projected ServiceAccount token to present.
+    role: str | None = None
+    jwt_path: str = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    # approle: the role ID, and the secret ID in a file (or VAULT_APPROLE_SECRET_ID).
+    role_id: str | None = None
+    secret_id_file: str | None = None
+    secret_id: SecretStr | None = None
+    # token: VAULT_TOKEN, or a file holding it. A token in the config file works but is discouraged.
+    token_file: str | None = None
+    token: SecretStr | None = None
+
+    @property
+    def mount_point(self) -> str:
+        return self.mount or self.method
+
+    @model_validator(mode="after")
+    def _method_fields(self) -> AuthSettings:
+        if self.method == "kubernetes" and not self.role:
+            raise ValueError("role: required for the kubernetes auth method")
+        if self.method == "approle":
+            if not self.role_id:
+                raise ValueError("roleId: required for the approle auth method")
+            if not (self.secret_id_file or self.secret_id):
+                raise ValueError("secretIdFile: required for approle "
+                                 "(or set VAULT_APPROLE_SECRET_ID)")
+        if self.method == "token" and not (self.token or self.token_file):
+            raise ValueError("token: set VAULT_TOKEN or auth.tokenFile for the token method")
+        return self
+
+
+class VaultSettings(Model):
+    address: str
+    namespace: str = ""
+    ca_cert: str | None = None
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    kv: KVSettings = Field(default_factory=KVSettings)
+    timeout: Duration = 10.0
+
+    @model_validator(mode="after")
+    def _address(self) -> VaultSettings:
+        if not re.match(r"^https?://[^/\s]+", self.address):
+            raise ValueError(f"address: {self.address!r} must be an http(s) URL")
+        return self
+
+
+class SyncSettings(Model):
+    interval: Duration = 60.0
+    jitter: Fraction = 0.1
+    # Off by default: deleting an entry from the config leaves what it wrote.
+    prune: bool = False
+    # Concurrent Kubernetes writes; also the HTTP connection pool size.
+    concurrency: int = Field(default=8, ge=1, le=64)
+
+
+class KServeSettings(Model):
+    """Names KServe's ``inferenceservice-config`` may override (credentials section)."""
+
+    s3_access_key_id_name: SecretKeyName = Field("AWS_ACCESS_KEY_ID", alias="s3AccessKeyIDName")
+    s3_secret_access_key_name: SecretKeyName = "AWS_SECRET_ACCESS_KEY"
+    gcs_credential_file_name: SecretKeyName = "gcloud-application-credentials.json"
+    storage_spec_secret_name: ObjectName = "storage-config"
+
+
+class VaultSource(Model):
+    path: VaultPath
+    keys: dict[str, str]
+    mount: VaultPath | None = None  # default: vault.kv.mount
+    kv_version: Literal[1, 2] | None = None  # default: vault.kv.version
+    version: int | None = Field(default=None, ge=1)  # pin a KV v2 version; default latest
+
+
+class S3Options(Model):
+    """The ``serving.kserve.io/s3-*`` annotations (pkg/credentials/s3/s3_secret.go)."""
+
+    endpoint: str | None = None
+    use_https: bool | None = None
+    verify_ssl: bool | None = None
+    region: str | None = None
+    use_anonymous_credential: bool | None = None
+    use_virtual_bucket: bool | None = None
+    use_accelerate: bool | None = None
+    ca_bundle: str | None = None
+    ca_bundle_config_map: ObjectName | None = Field(None, alias="caBundleConfigMap")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_scheme(cls, data: Any) -> Any:
+        # KServe before 0.17 builds "https://" + endpoint, so a scheme in the
+        # annotation breaks older clusters: store host[:port] and carry the
+        # scheme as useHttps instead.
+        if isinstance(data, dict) and isinstance(data.get("endpoint"), str):
+            endpoint = data["endpoint"].strip()
+            match = re.match(r"^(https?)://", endpoint, re.I)
+            if match:
+                https = match.group(1).lower() == "https"
+                if data.get("useHttps") is not None and data.get("useHttps") != https:
+                    raise ValueError(f"endpoint: scheme {match.group(1)}:// contradicts "
+                                     f"useHttps: {data.get('useHttps')}")
+                data = {**data, "endpoint": endpoint[match.end():], "useHttps": https}
+            if not data["endpoint"] or "/" in data["endpoint"].rstrip("/"):
+                raise ValueError(f"endpoint: {data['endpoint']!r} must be host[:port]")
+            data = {**data, "endpoint": data["endpoint"].rstrip("/")}
+        return data
+
+
+class StorageConfigTarget(Model):
+    """An entry in KServe's centralized storage-spec Secret (``storage-config``)."""
+
+    key: SecretKeyName
+    bucket: str | None = None
+    default: bool = False  # also write the entry under the `default` and `default_s3` keys
+    secret_name: ObjectName | None = None  # default: kserve.storageSpecSecretName
+
+
+class NamespaceSelector(Model):
+    match_labels: dict[str, str] = Field(min_length=1)
+
+
+class Target(Model):
+    namespaces: list[NamespaceName] = Field(default_factory=list)
+    namespace_selector: NamespaceSelector | None = None
+    secret: ObjectName | None = None
+    service_account: ObjectName | None = None
+    storage_config: StorageConfigTarget | None = None
+    # Take over an object (or a storage-config key) that we did not create.
+    adopt: bool = False
+
+    @model_validator(mode="after")
+    def _shape(self) -> Target:
+        if bool(self.namespaces) == bool(self.namespace_selector):
+            raise ValueError("set exactly one of namespaces or namespaceSelector")
+        if len(set(self.namespaces)) != len(self.namespaces):
+            raise ValueError("namespaces: listed twice")
+        if not self.secret and not self.storage_config:
+            raise ValueError("set secret, storageConfig, or both")
+        if self.service_account and not self.secret:
+            raise ValueError("serviceAccount: needs secret (the Secret to list in it)")
+        return self
+
+
+class Credential(Model):
+    name: Annotated[str, _check(DNS1123_LABEL, "name (RFC 1123 label)", 63)]
+    type: Literal["s3", "hf", "gcs", "azure"]
+    vault: VaultSource
+    s3: S3Options | None = None
+    targets: list[Target] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _keys_for_type(self) -> Credential:
+        given = set(self.vault.keys)
+        if self.type == "azure":
+            unknown = given - set(AZURE_KEYS)
+            if unknown:
+                raise ValueError(f"vault.keys: unknown key(s) for azure: {sorted(unknown)}; "
+                                 f"expected from {sorted(AZURE_KEYS)}")
+            if not any(req <= given <= req | opt for req, opt in AZURE_SHAPES):
+                raise ValueError("vault.keys: azure needs clientId+clientSecret+tenantId "
+                                 "(+subscriptionId), or storageAccessKey, or accessToken+tenantId")
+        else:
+            required = REQUIRED_KEYS[self.type]
+            if given != required:
+                lacking, extra = sorted(required - given), sorted(given - required)
+                raise ValueError(f"vault.keys: {self.type} needs exactly {sorted(required)}"
+                                 + (f", missing {lacking}" if lacking else "")
+                                 + (f", unknown {extra}" if extra else ""))
+        for logical, vault_key in self.vault.keys.items():
+            if not vault_key:
+                raise ValueError(f"vault.keys.{logical}: empty Vault key name")
+        if self.s3 is not None and self.type != "s3":
+            raise ValueError("s3: only for type s3")
+        for i, target in enumerate(self.targets):
+            if target.storage_config and self.type != "s3":
+                raise ValueError(f"targets[{i}].storageConfig: only type s3 has a storage spec "
+                                 "entry (KServe supports s3, hdfs, webhdfs there)")
+        return self
+
+
+class Config(Model):
+    vault: VaultSettings
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    kserve: KServeSettings = Field(default_factory=KServeSettings)
+    credentials: list[Credential] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _cross_entry(self) -> Config:
+        errors: list[str] = []
+        seen: dict[str, int] = {}
+        for i, cred in enumerate(self.credentials):
+            if cred.name in seen:
+                errors.append(f"credentials[{i}].name: {cred.name!r} already used by "
+                              f"credentials[{seen[cred.name]}]")
+            seen.setdefault(cred.name, i)
+        errors.extend(_overlap_errors(self))
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+    def storage_secret_name(self, target: Target) -> str:
+        assert target.storage_config is not None
+        return target.storage_config.secret_name or self.kserve.storage_spec_secret_name
+
+
+def _overlap_errors(config: Config) -> list[str]:
+    """Two credentials that would write the same Secret must not collide.
+
+    A per-backend Secret serves exactly one provider (KServe picks the first
+    matching key, so a second provider's key would be ignored); a storage-spec
+    key has one writer. Namespace selectors may match any namespace, so they
+    overlap everything of the same Secret name.
+    """
+    errors: list[str] = []
+    writers: dict[tuple[str, str], list[tuple[str, set[str] | None, str]]] = {}
+    for i, cred in enumerate(config.credentials):
+        for j, target in enumerate(cred.targets):
+            where = f"credentials[{i}].targets[{j}]"
+            spaces: set[str] | None = set(target.namespaces) if target.namespaces else None
+            if target.secret:
+                if target.secret == config.kserve.storage_spec_secret_name and cred.type != "hf":
+                    errors.append(f"{where}.secret: only hf tokens may share the storage-spec "
+                                  f"Secret {target.secret!r}, as a {cred.type} key there would "
+                                  "shadow HF_TOKEN in KServe's provider order")
+                writers.setdefault(("secret", target.secret), []).append((cred.name, spaces, where))
+            if target.storage_config:
+                sc = target.storage_config
+                name = config.storage_secret_name(target)
+                keys = [sc.key] + (["default", "default_s3"] if sc.default else [])
+                for key in keys:
+                    writers.setdefault((f"storage:{name}", key), []).append(
+                        (cred.name, spaces, f"{where}.storageConfig"))
+    for (kind, name), entries in writers.items():
+        for a in range(len(entries)):
+            for b in range(a + 1, len(entries)):
+                (cred_a, ns_a, where_a), (cred_b, ns_b, where_b) = entries[a], entries[b]
+                if cred_a == cred_b and where_a == where_b:
+                    continue
+                if ns_a is None or ns_b is None or ns_a & ns_b:
+                    what = (f"Secret {name!r}" if kind == "secret"
+                            else f"key {name!r} of Secret {kind.split(':', 1)[1]!r}")
+                    errors.append(f"{where_b}: writes {what} that {where_a} "
+                                  f"({cred_a}) also writes in the same namespace(s)")
+    return errors
+
+
+class ConfigError(Exception):
+    """The config is invalid; ``errors`` lists each problem as ``field.path: message``."""
+
+    def __init__(self, source: str, errors: list[str]) -> None:
+        self.source = source
+        self.errors = errors
+        super().__init__(f"{source}: " + "; ".join(errors))
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def _format(err: Mapping[str, Any]) -> list[str]:
+    loc = _loc(tuple(err["loc"]))
+    if err["type"] == "extra_forbidden":
+        return [f"{loc}: unknown field"]
+    if err["type"] == "missing":
+        return [f"{loc}: required field missing"]
+    msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if not loc:
+        # Config-level checks join one message per problem, each with its own path.
+        return msg.split("; ")
+    # Validators on a model report fields relative to it ("vault.keys: ...").
+    return [f"{loc}.{msg}" if loc and re.match(r"^[a-zA-Z]+[.\[:]", msg)
+            else (f"{loc}: {msg}" if loc else msg)]
+
+
+def apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE and VAULT_CACERT win over the file (Vault CLI)."""
+    vault = dict(raw.get("vault") or {})
+    for env_name, field in (("VAULT_ADDR", "address"), ("VAULT_NAMESPACE", "namespace"),
+                            ("VAULT_CACERT", "caCert")):
+        if environ.get(env_name):
+            vault[field] = environ[env_name]
+    auth = dict(vault.get("auth") or {})
+    if environ.get("VAULT_TOKEN"):
+        # The Vault CLI uses VAULT_TOKEN whatever else is configured.
+        auth = {"method": "token", "token": environ["VAULT_TOKEN"]}
+    elif auth.get("method") == "approle" and environ.get("VAULT_APPROLE_SECRET_ID"):
+        auth["secretId"] = environ["VAULT_APPROLE_SECRET_ID"]
+    if auth:
+        vault["auth"] = auth
+    return {**raw, "vault": vault} if vault else raw
+
+
+def parse(text: str, *, source: str = "config", environ: Mapping[str, str] | None = None
+          ) -> Config:
+    """Parse and validate YAML config text. Raises ConfigError listing every problem."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(source, [f"{where}{problem}"]) from None
+    if raw is None:
+        raise ConfigError(source, ["the file is empty"])
+    if not isinstance(raw, dict):
+        raise ConfigError(source, ["top level must be a mapping"])
+    raw = apply_env(raw, environ or {})
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        errors = [line for err in exc.errors() for line in _format(err)]
+        raise ConfigError(source, errors) from None

@@ -1,0 +1,209 @@
+"""Read KV secrets from Vault / OpenBao with one login reused across cycles.
+
+The token is renewed when two thirds of its TTL have passed and a fresh
+login happens only when renewal is impossible or Vault answers 403. Values
+are wrapped in SecretValue before they leave this module.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import hvac
+import hvac.exceptions as hvac_exc
+import requests
+import structlog
+
+from syncer import retry, settings
+from syncer.errors import VaultAuthError, VaultError, VaultNotFound, short
+from syncer.model import VaultData
+from syncer.secretvalue import SecretValue
+from syncer.vault import auth as vault_auth
+
+log = structlog.get_logger(__name__)
+
+# Observer called after every Vault request: (operation, status) -> None. Metrics hook in here.
+Observer = Callable[[str, str], None]
+
+
+def _status(exc: BaseException) -> int | None:
+    for cls, status in ((hvac_exc.Forbidden, 403), (hvac_exc.Unauthorized, 401),
+                        (hvac_exc.InvalidPath, 404), (hvac_exc.RateLimitExceeded, 429),
+                        (hvac_exc.InternalServerError, 500), (hvac_exc.BadGateway, 502),
+                        (hvac_exc.VaultDown, 503), (hvac_exc.VaultNotInitialized, 501),
+                        (hvac_exc.InvalidRequest, 400)):
+        if isinstance(exc, cls):
+            return status
+    return None
+
+
+def translate(exc: BaseException, what: str) -> VaultError:
+    """hvac/requests errors -> our VaultError, with a message that holds no value."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return VaultError(f"{what}: TLS verification failed ({short(exc)})")
+    if isinstance(exc, requests.exceptions.RequestException):
+        return VaultError(f"{what}: Vault unreachable ({type(exc).__name__})", transient=True)
+    status = _status(exc)
+    errors = getattr(exc, "errors", None) or []
+    detail = short("; ".join(str(e) for e in errors)) if errors else type(exc).__name__
+    if status == 404:
+        return VaultNotFound(f"{what}: not found", status=404)
+    if status in (401, 403):
+        return VaultAuthError(f"{what}: permission denied ({detail})", status=status)
+    transient = status in (429, 500, 502, 503)
+    if status == 503 and "sealed" in detail.lower():
+        detail = "Vault is sealed"
+    return VaultError(f"{what}: HTTP {status or '?'} ({detail})", status=status,
+                      transient=transient)
+
+
+class VaultReader:
+    """The Vault adapter: login lifecycle and KV reads."""
+
+    def __init__(self, config: settings.VaultSettings, *,
+                 policy: retry.RetryPolicy = retry.DEFAULT,
+                 observe: Observer | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._config = config
+        self._policy = policy
+        self._observe = observe or (lambda op, status: None)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._login: vault_auth.Login | None = None
+        self._login_at = 0.0
+        self.logins = 0  # for tests and the benchmark: one per token lifetime
+        verify: bool | str = config.ca_cert or True
+        self._client = hvac.Client(url=config.address, namespace=config.namespace or None,
+                                   verify=verify, timeout=config.timeout)
+
+    def __repr__(self) -> str:
+        return f"VaultReader(address={self._config.address!r})"
+
+    # -- token lifecycle -------------------------------------------------
+
+    def token_ttl(self) -> float | None:
+        """Seconds left on the token, None if unknown, inf if it never expires."""
+        if self._login is None:
+            return None
+        if self._login.ttl == 0:
+            return float("inf")
+        return max(0.0, self._login.ttl - (self._clock() - self._login_at))
+
+    def _do_login(self) -> None:
+        what = f"login ({self._config.auth.method} at auth/{self._config.auth.mount_point})"
+        try:
+            login = vault_auth.login(self._client, self._config.auth)
+            self._observe("login", "ok")
+        except FileNotFoundError as exc:
+            self._observe("login", "error")
+            raise VaultAuthError(f"{what}: {exc}") from None
+        except (hvac_exc.VaultError, requests.exceptions.RequestException) as exc:
+            self._observe("login", "error")
+            raise translate(exc, what) from None
+        self._login, self._login_at = login, self._clock()
+        self.logins += 1
+        self._client.token = login.token
+        log.info("vault_login", method=self._config.auth.method, ttl=login.ttl,
+                 renewable=login.renewable)
+
+    def ensure_token(self) -> None:
+        """Log in once; renew past two thirds of the TTL; log in again if renewal fails."""
+        with self._lock:
+            if self._login is None:
+                self.policy_call("login", self._do_login)
+                return
+            ttl = self._login.ttl
+            if ttl == 0 or (self._clock() - self._login_at) < ttl * 2 / 3:
+                return
+            if self._login.renewable:
+                try:
+                    response = self._client.auth.token.renew_self()
+                    self._observe("renew", "ok")
+                    new = vault_auth.from_auth_response(
+                        response, can_relogin=self._login.can_relogin)
+                    self._login = vault_auth.Login(self._login.token, new.ttl, new.renewable,
+                                                   self._login.can_relogin)
+                    self._login_at = self._clock()
+                    log.info("vault_token_renewed", ttl=new.ttl)
+                    if new.ttl > ttl / 3:
+                        return
+                except (hvac_exc.VaultError, requests.exceptions.RequestException) as exc:
+                    self._observe("renew", "error")
+                    log.warning("vault_renew_failed", error=str(translate(exc, "renew")))
+            if self._login.can_relogin:
+                self.policy_call("login", self._do_login)
+
+    def policy_call(self, what: str, fn: Callable[[], None]) -> None:
+        self._policy.call(what, fn)
+
+    # -- reads -----------------------------------------------------------
+
+    def read(self, mount: str, path: str, kv_version: int, version: int | None = None
+             ) -> VaultData:
+        """Read one KV secret (retrying transient errors; re-login once on 403)."""
+        what = f"read {mount}/{path}" + (f"@{version}" if version else "")
+        self.ensure_token()
+        try:
+            return self._policy.call(what, lambda: self._read_once(mount, path, kv_version,
+                                                                     version, what))
+        except VaultAuthError:
+            if not (self._login and self._login.can_relogin):
+                raise
+            log.info("vault_relogin_after_403", path=f"{mount}/{path}")
+            with self._lock:
+                self.policy_call("login", self._do_login)
+            return self._policy.call(what, lambda: self._read_once(mount, path, kv_version,
+                                                                     version, what))
+
+    def _read_once(self, mount: str, path: str, kv_version: int, version: int | None,
+                   what: str) -> VaultData:
+        try:
+            if kv_version == 2:
+                response = self._client.secrets.kv.v2.read_secret_version(
+                    path=path, version=version, mount_point=mount,
+                    raise_on_deleted_version=True)
+            else:
+                response = self._client.secrets.kv.v1.read_secret(path=path, mount_point=mount)
+            self._observe("read", "ok")
+        except (hvac_exc.VaultError, requests.exceptions.RequestException) as exc:
+            error = translate(exc, what)
+            self._observe("read", str(error.status or "error"))
+            raise error from None
+        return _to_vault_data(response, mount, path, kv_version, what)
+
+    def read_metadata(self, mount: str, path: str) -> tuple[int | None, str | None]:
+        """Current KV v2 version and its creation time, reading no secret value."""
+        what = f"metadata {mount}/{path}"
+        self.ensure_token()
+        try:
+            data = self._client.secrets.kv.v2.read_secret_metadata(path=path,
+                                                                   mount_point=mount)["data"]
+            self._observe("metadata", "ok")
+        except (hvac_exc.VaultError, requests.exceptions.RequestException) as exc:
+            self._observe("metadata", "error")
+            raise translate(exc, what) from None
+        current = data.get("current_version")
+        created = (data.get("versions") or {}).get(str(current), {}).get("created_time")
+        return current, created
+
+
+def _to_vault_data(response: Any, mount: str, path: str, kv_version: int, what: str
+                   ) -> VaultData:
+    if not isinstance(response, dict) or not isinstance(response.get("data"), dict):
+        raise VaultError(f"{what}: unexpected response shape")
+    if kv_version == 2:
+        payload, meta = response["data"].get("data"), response["data"].get("metadata") or {}
+        if payload is None:
+            raise VaultNotFound(f"{what}: version deleted or destroyed", status=404)
+        version, created = meta.get("version"), meta.get("created_time")
+    else:
+        payload, version, created = response["data"], None, None
+    if not isinstance(payload, dict):
+        raise VaultError(f"{what}: data is not a key/value map")
+    values = {k: SecretValue(v) for k, v in payload.items() if isinstance(v, str)}
+    others = frozenset(k for k, v in payload.items() if not isinstance(v, str))
+    return VaultData(mount=mount, path=path, version=version, data=values,
+                     created_time=created, non_string_keys=others)
