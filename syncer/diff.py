@@ -84,10 +84,10 @@ def _labels() -> dict[str, str]:
     return {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
 
 
-def _our_annotations(desired: DesiredSecret, now: str, managed_keys: set[str] | None
-                     ) -> dict[str, str]:
+def _our_annotations(desired: DesiredSecret, now: str, managed_keys: set[str] | None,
+                     content_hash: str | None = None) -> dict[str, str]:
     ann = {
-        ANN_HASH: data_hash(desired),
+        ANN_HASH: content_hash or data_hash(desired),
         ANN_SOURCE: _sources(desired),
         ANN_CREDENTIALS: ",".join(sorted(desired.credentials)),
         ANN_SYNCED_AT: now,
@@ -183,7 +183,12 @@ def _diff_shared(desired: DesiredSecret, observed: ObservedSecret, *, now: str,
         managed_after -= stale
     mine = DesiredSecret(ns, name, True, {k: desired.keys[k] for k in written},
                          credentials=desired.credentials)
-    ours = _our_annotations(mine, now, managed_after)
+    # The hash covers every key we own after this write: the ones written now and
+    # the ones kept as they are (held this cycle, or left by an entry without prune).
+    covered = {k: kv.value.sha for k, kv in mine.keys.items()}
+    covered.update({k: observed.key_digests[k] for k in managed_after - written
+                    if k in observed.key_digests})
+    ours = _our_annotations(mine, now, managed_after, _hash(covered, {}))
     meta_stale = not observed.managed or any(
         observed.annotations.get(k) != ours[k]
         for k in (ANN_HASH, ANN_SOURCE, ANN_CREDENTIALS, ANN_MANAGED_KEYS, ANN_OWNERSHIP))

@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -176,15 +177,16 @@ class VaultSettings(Model):
     address: str
     namespace: str = ""
     ca_cert: str | None = None
-    auth: AuthSettings = Field(default_factory=AuthSettings)
+    auth: AuthSettings  # required: or VAULT_TOKEN in the environment
     kv: KVSettings = Field(default_factory=KVSettings)
     timeout: Duration = 10.0
 
-    @model_validator(mode="after")
-    def _address(self) -> VaultSettings:
-        if not re.match(r"^https?://[^/\s]+", self.address):
-            raise ValueError(f"address: {self.address!r} must be an http(s) URL")
-        return self
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} must be an http(s) URL")
+        return value
 
 
 class SyncSettings(Model):
@@ -415,18 +417,25 @@ def _format(err: Mapping[str, Any]) -> list[str]:
         # Config-level checks join one message per problem, each with its own path.
         return msg.split("; ")
     # Validators on a model report fields relative to it ("vault.keys: ...").
-    return [f"{loc}.{msg}" if loc and re.match(r"^[a-zA-Z]+[.\[:]", msg)
+    return [f"{loc}.{msg}" if loc and re.match(r"^[a-zA-Z][a-zA-Z0-9]*[.\[:]", msg)
             else (f"{loc}: {msg}" if loc else msg)]
 
 
 def apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
     """VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE and VAULT_CACERT win over the file (Vault CLI)."""
-    vault = dict(raw.get("vault") or {})
+    given = raw.get("vault")
+    if given is not None and not isinstance(given, dict):
+        return raw  # not a mapping: let validation report it with its path
+    vault = dict(given or {})
     for env_name, field in (("VAULT_ADDR", "address"), ("VAULT_NAMESPACE", "namespace"),
                             ("VAULT_CACERT", "caCert")):
         if environ.get(env_name):
             vault[field] = environ[env_name]
-    auth = dict(vault.get("auth") or {})
+    auth_given = vault.get("auth")
+    auth = dict(auth_given) if isinstance(auth_given, dict) else {}
+    if auth_given is not None and not isinstance(auth_given, dict) and \
+            not environ.get("VAULT_TOKEN"):
+        return {**raw, "vault": vault}
     if environ.get("VAULT_TOKEN"):
         # The Vault CLI uses VAULT_TOKEN whatever else is configured.
         auth = {"method": "token", "token": environ["VAULT_TOKEN"]}
