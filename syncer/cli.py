@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -60,7 +57,16 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("once", parents=[common], help="run one reconcile cycle")
     p.add_argument("--dry-run", action="store_true", help="send writes with dryRun=All")
     p.add_argument("--only", action="append", metavar="NAME", help="only this credential")
-    sub.add_parser("run", parents=[common], help="reconcile every sync.interval")
+    p = sub.add_parser("run", parents=[common], help="the daemon: reconcile every sync.interval")
+    p.add_argument("--listen", default=os.environ.get("KVS_LISTEN", ":8080"),
+                   help="host:port for /metrics, /healthz, /readyz ('' to disable)")
+    p.add_argument("--leader-elect", action="store_true",
+                   default=os.environ.get("KVS_LEADER_ELECT", "") == "true",
+                   help="hold a coordination.k8s.io Lease; only the leader writes")
+    p.add_argument("--lease-namespace",
+                   default=os.environ.get("POD_NAMESPACE", "kserve-vault-sync"))
+    p.add_argument("--lease-name", default="kserve-vault-sync")
+    p.add_argument("--lease-duration", type=float, default=15.0, help="seconds")
     sub.add_parser("status", parents=[common], help="per managed object: versions, drift")
     return parser
 
@@ -183,28 +189,22 @@ def _once(config: settings.Config, args: argparse.Namespace, out: TextIO) -> int
 
 
 def _run(config: settings.Config, args: argparse.Namespace) -> int:
-    """A plain interval loop; SIGTERM/SIGINT let the cycle in flight finish."""
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    vault, kube = _clients(config, args)
-    cycles = 0
-    max_cycles = int(os.environ.get("KVS_MAX_CYCLES", "0"))  # for demos and tests
-    while not stop.is_set():
-        try:
-            summary = reconcile.run(config, vault, kube)
-            log.info("cycle", objects=len(summary.objects), writes=summary.writes,
-                     failed_entries=len(summary.errors), conflicts=len(summary.conflicts),
-                     vault_reads=summary.vault_reads, duration=round(summary.duration, 3))
-        except SyncError as exc:
-            log.error("cycle_failed", error=str(exc))
-        cycles += 1
-        if max_cycles and cycles >= max_cycles:
-            break
-        jitter = config.sync.interval * config.sync.jitter
-        stop.wait(config.sync.interval + random.uniform(0, jitter))  # noqa: S311
-    log.info("stopped", cycles=cycles)
-    return EXIT_OK
+    """The daemon (syncer/service.py)."""
+    from syncer.service import Daemon
+
+    listen = None
+    if args.listen:
+        host, _, port = args.listen.rpartition(":")
+        listen = (host or "0.0.0.0", int(port))  # noqa: S104 - a pod serves its probes
+    election = None
+    if args.leader_elect:
+        election = {"namespace": args.lease_namespace, "name": args.lease_name,
+                    "lease_duration": args.lease_duration,
+                    "renew_deadline": args.lease_duration * 2 / 3,
+                    "retry_period": max(0.5, args.lease_duration / 7.5)}
+    daemon = Daemon(args.config, loader=load_config, kubeconfig=args.kubeconfig,
+                    listen=listen, leader_election=election)
+    return daemon.run(max_cycles=int(os.environ.get("KVS_MAX_CYCLES", "0")))
 
 
 # -- status ----------------------------------------------------------------

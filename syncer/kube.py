@@ -147,6 +147,11 @@ class Kube:
                 return
             query["continue"] = token
 
+    def request(self, method: str, path: str, *, body: Any = None, what: str = ""
+                ) -> dict[str, Any]:
+        """Any other JSON request (Leases); retried like the rest."""
+        return self._request(method, path, body=body, what=what)
+
     # -- reads -------------------------------------------------------------
 
     def namespaces(self) -> dict[str, Namespace]:

@@ -9,9 +9,10 @@ and keys are left exactly as they are while every other entry syncs.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,7 +58,7 @@ class ObjectResult:
     kind: str
     namespace: str
     name: str
-    outcome: str  # created | updated | deleted | unchanged | conflict | error | held
+    outcome: str  # created | updated | deleted | unchanged | conflict | error | held | skipped
     reason: str = ""
     credentials: tuple[str, ...] = ()
     content_changed: bool = False
@@ -85,7 +86,8 @@ class Summary:
 
     @property
     def failed(self) -> bool:
-        return bool(self.errors) or any(o.outcome in ("conflict", "error") for o in self.objects)
+        return bool(self.errors) or any(o.outcome in ("conflict", "error", "skipped")
+                                        for o in self.objects)
 
 
 def _now() -> str:
@@ -109,8 +111,12 @@ def read_vault(config: settings.Config, vault: VaultPort, only: Iterable[str] | 
 
 
 def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: bool = False,
-        only: Iterable[str] | None = None) -> Summary:
-    """Run one cycle and return what happened; never raises for one entry's failure."""
+        only: Iterable[str] | None = None, cancel: threading.Event | None = None) -> Summary:
+    """Run one cycle and return what happened; never raises for one entry's failure.
+
+    Once ``cancel`` is set (SIGTERM) no new write starts; writes in flight finish.
+    """
+    stop = cancel or threading.Event()
     started = time.monotonic()
     only_set = set(only) if only is not None else None
     summary = Summary(dry_run=dry_run)
@@ -122,27 +128,27 @@ def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: b
     observed_sas = kube.managed_service_accounts()
     prune = config.sync.prune and only_set is None
     now = _now()
-    workers = config.sync.concurrency
+    writer = _Writer(kube, config.sync.concurrency, stop)
 
     # Phase 1: Secrets.
-    secret_results = _apply_all(
-        kube, [(d, observed_secrets.get(d.ref)) for d in rendered.secrets.values()],
+    secret_results = writer.apply_all(
+        [(d, observed_secrets.get(d.ref)) for d in rendered.secrets.values()],
         lambda d, o: diff.diff_secret(d, o, now=now, prune=prune),
-        lambda d: kube.get_secret(d.namespace, d.name), workers)
+        lambda d: kube.get_secret(d.namespace, d.name))
     summary.objects.extend(secret_results)
     available = _available_secrets(rendered.secrets, observed_secrets, secret_results)
 
     # Phase 2: ServiceAccounts list only Secrets that exist and are ours.
-    sa_results = _apply_all(
-        kube, [(d, observed_sas.get(d.ref)) for d in rendered.service_accounts.values()],
+    summary.objects.extend(writer.apply_all(
+        [(d, observed_sas.get(d.ref)) for d in rendered.service_accounts.values()],
         lambda d, o: diff.diff_service_account(
             d, o, available={n for (ns, n) in available if ns == d.namespace}),
-        lambda d: kube.get_service_account(d.namespace, d.name), workers)
-    summary.objects.extend(sa_results)
+        lambda d: kube.get_service_account(d.namespace, d.name)))
 
     # Phase 3: prune what we own and no entry wants (off by default).
-    if prune:
-        summary.objects.extend(_prune(kube, rendered, observed_secrets, observed_sas, workers))
+    if prune and not stop.is_set():
+        summary.objects.extend(writer.run(_prune_actions(rendered, observed_secrets,
+                                                         observed_sas)))
 
     summary.duration = time.monotonic() - started
     for error in summary.errors:
@@ -164,31 +170,6 @@ def _available_secrets(desired: dict[Ref, DesiredSecret], observed: dict[Ref, Ob
     return out
 
 
-def _apply_all(kube: KubePort, pairs: list[tuple[Any, Any]], differ: Any, reread: Any,
-               workers: int) -> list[ObjectResult]:
-    results: list[ObjectResult] = []
-    work: list[tuple[Any, diff.Action]] = []
-    for desired, observed in pairs:
-        actions = differ(desired, observed)
-        creds = tuple(sorted(desired.credentials))
-        if not actions:
-            outcome = "held" if _all_held(desired) else "unchanged"
-            results.append(ObjectResult(_kind(desired), desired.namespace, desired.name,
-                                        outcome, credentials=creds))
-        for action in actions:
-            if action.verb == "conflict":
-                results.append(ObjectResult(action.kind, action.namespace, action.name,
-                                            "conflict", action.reason, creds))
-                log.warning("conflict", kind=action.kind, namespace=action.namespace,
-                            name=action.name, reason=action.reason)
-            else:
-                work.append((desired, action))
-    if work:
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(work)))) as pool:
-            results.extend(pool.map(lambda w: _apply(kube, w[0], w[1], differ, reread), work))
-    return results
-
-
 def _all_held(desired: DesiredSecret | DesiredServiceAccount) -> bool:
     if isinstance(desired, DesiredSecret):
         return not desired.keys and bool(desired.held_keys)
@@ -200,58 +181,105 @@ def _kind(desired: object) -> str:
 
 
 _OUTCOME = {"create": "created", "patch": "updated", "delete": "deleted"}
+Differ = Callable[[Any, Any], list[diff.Action]]
+Reread = Callable[[Any], Any]
 
 
-def _apply(kube: KubePort, desired: Any, action: diff.Action, differ: Any, reread: Any
-           ) -> ObjectResult:
-    """Apply one action; a create that meets an existing object re-reads and re-diffs."""
-    creds = tuple(sorted(desired.credentials)) if desired is not None else ()
-    for _ in range(MAX_CONFLICT_RETRIES):
-        try:
-            _write(kube, action)
+class _Writer:
+    """Applies actions concurrently (bounded by sync.concurrency) and stops starting
+    new writes once ``stop`` is set."""
+
+    def __init__(self, kube: KubePort, workers: int, stop: threading.Event) -> None:
+        self.kube = kube
+        self.workers = workers
+        self.stop = stop
+
+    def apply_all(self, pairs: list[tuple[Any, Any]], differ: Differ, reread: Reread
+                  ) -> list[ObjectResult]:
+        results: list[ObjectResult] = []
+        work: list[tuple[Any, diff.Action]] = []
+        for desired, observed in pairs:
+            actions = differ(desired, observed)
+            creds = tuple(sorted(desired.credentials))
+            if not actions:
+                outcome = "held" if _all_held(desired) else "unchanged"
+                results.append(ObjectResult(_kind(desired), desired.namespace, desired.name,
+                                            outcome, credentials=creds))
+            for action in actions:
+                if action.verb == "conflict":
+                    results.append(self._conflict(action, action.reason, creds))
+                else:
+                    work.append((desired, action))
+        results.extend(self._map(lambda w: self.apply(w[0], w[1], differ, reread), work))
+        return results
+
+    def run(self, actions: list[diff.Action]) -> list[ObjectResult]:
+        """Actions with nothing to re-diff (prune)."""
+        return self._map(lambda a: self.apply(None, a, None, None), actions)
+
+    def _map(self, fn: Callable[[Any], ObjectResult], items: list[Any]) -> list[ObjectResult]:
+        if not items:
+            return []
+        with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(items)))) as pool:
+            return list(pool.map(fn, items))
+
+    @staticmethod
+    def _conflict(action: diff.Action, reason: str, creds: tuple[str, ...]) -> ObjectResult:
+        log.warning("conflict", kind=action.kind, namespace=action.namespace,
+                    name=action.name, reason=reason)
+        return ObjectResult(action.kind, action.namespace, action.name, "conflict", reason,
+                            creds)
+
+    def apply(self, desired: Any, action: diff.Action, differ: Differ | None,
+              reread: Reread | None) -> ObjectResult:
+        """Apply one action; a create that meets an existing object re-reads and re-diffs."""
+        creds = tuple(sorted(desired.credentials)) if desired is not None else ()
+        if self.stop.is_set():
+            return ObjectResult(action.kind, action.namespace, action.name, "skipped",
+                                "shutting down", creds)
+        for _ in range(MAX_CONFLICT_RETRIES):
+            try:
+                self._write(action)
+            except KubeError as exc:
+                if exc.status != 409 or differ is None or reread is None:
+                    log.error("write_failed", kind=action.kind, namespace=action.namespace,
+                              name=action.name, error=str(exc))
+                    return ObjectResult(action.kind, action.namespace, action.name, "error",
+                                        str(exc), creds)
+                # 409: someone else has it (or wrote first). Re-read, re-diff, try again.
+                actions = differ(desired, reread(desired))
+                writes = [a for a in actions if a.verb != "conflict"]
+                conflicts = [a for a in actions if a.verb == "conflict"]
+                if not writes:
+                    if conflicts:
+                        return self._conflict(action, conflicts[0].reason, creds)
+                    return ObjectResult(action.kind, action.namespace, action.name,
+                                        "unchanged", credentials=creds)
+                action = writes[0]
+                continue
             log.info("write", kind=action.kind, namespace=action.namespace, name=action.name,
                      action=action.verb, reason=action.reason)
             return ObjectResult(action.kind, action.namespace, action.name,
                                 _OUTCOME[action.verb], action.reason, creds,
                                 action.content_changed)
-        except KubeError as exc:
-            if exc.status != 409 or desired is None:
-                log.error("write_failed", kind=action.kind, namespace=action.namespace,
-                          name=action.name, error=str(exc))
-                return ObjectResult(action.kind, action.namespace, action.name, "error",
-                                    str(exc), creds)
-            # 409: someone else has it (or wrote first). Re-read, re-diff, try again.
-            actions = differ(desired, reread(desired))
-            conflicts = [a for a in actions if a.verb == "conflict"]
-            writes = [a for a in actions if a.verb != "conflict"]
-            if conflicts and not writes:
-                log.warning("conflict", kind=action.kind, namespace=action.namespace,
-                            name=action.name, reason=conflicts[0].reason)
-                return ObjectResult(action.kind, action.namespace, action.name, "conflict",
-                                    conflicts[0].reason, creds)
-            if not writes:
-                return ObjectResult(action.kind, action.namespace, action.name, "unchanged",
-                                    credentials=creds)
-            action = writes[0]
-    return ObjectResult(action.kind, action.namespace, action.name, "error",
-                        f"still conflicting after {MAX_CONFLICT_RETRIES} re-reads", creds)
+        return ObjectResult(action.kind, action.namespace, action.name, "error",
+                            f"still conflicting after {MAX_CONFLICT_RETRIES} re-reads", creds)
+
+    def _write(self, action: diff.Action) -> None:
+        if action.verb == "create":
+            assert action.body is not None
+            self.kube.create(action.kind, action.namespace, action.body)
+        elif action.verb == "patch":
+            assert action.body is not None
+            self.kube.patch(action.kind, action.namespace, action.name, action.body)
+        elif action.verb == "delete":
+            self.kube.delete(action.kind, action.namespace, action.name)
+        else:  # pragma: no cover - conflicts are never written
+            raise SyncError(f"cannot write a {action.verb}")
 
 
-def _write(kube: KubePort, action: diff.Action) -> None:
-    if action.verb == "create":
-        assert action.body is not None
-        kube.create(action.kind, action.namespace, action.body)
-    elif action.verb == "patch":
-        assert action.body is not None
-        kube.patch(action.kind, action.namespace, action.name, action.body)
-    elif action.verb == "delete":
-        kube.delete(action.kind, action.namespace, action.name)
-    else:  # pragma: no cover - conflicts are never written
-        raise SyncError(f"cannot write a {action.verb}")
-
-
-def _prune(kube: KubePort, rendered: render.Rendered, secrets: dict[Ref, ObservedSecret],
-           sas: dict[Ref, ObservedServiceAccount], workers: int) -> list[ObjectResult]:
+def _prune_actions(rendered: render.Rendered, secrets: dict[Ref, ObservedSecret],
+                   sas: dict[Ref, ObservedServiceAccount]) -> list[diff.Action]:
     actions: list[diff.Action] = []
     for ref, obs in sorted(secrets.items()):
         if ref not in rendered.secrets:
@@ -261,10 +289,7 @@ def _prune(kube: KubePort, rendered: render.Rendered, secrets: dict[Ref, Observe
     for ref, sa in sorted(sas.items()):
         want = rendered.service_accounts.get(ref)
         keep = (want.secrets | want.held_secrets) if want else set()
-        action = diff.prune_service_account(sa, keep)
-        if action:
-            actions.append(action)
-    if not actions:
-        return []
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(actions)))) as pool:
-        return list(pool.map(lambda a: _apply(kube, None, a, None, None), actions))
+        sa_action = diff.prune_service_account(sa, keep)
+        if sa_action:
+            actions.append(sa_action)
+    return actions

@@ -192,14 +192,10 @@ class MotoS3:
     object_bytes = b"kserve-vault-sync e2e model\n" + bytes(range(256))
     user = "kserve-model-reader"
     _FREE_ACTIONS = 5
-    _POLICY: Mapping[str, Any] = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
-            {"Effect": "Allow", "Resource": "*",
-             "Action": ["iam:CreateAccessKey", "iam:DeleteAccessKey", "iam:ListAccessKeys"]},
-        ],
-    }
+    _POLICY: Mapping[str, Any] = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+        {"Effect": "Allow", "Action": ["iam:CreateAccessKey", "iam:DeleteAccessKey"],
+         "Resource": "*"}]}
 
     def __init__(self, *, startup_timeout: float = 60.0) -> None:
         self._startup_timeout = startup_timeout
@@ -217,6 +213,7 @@ class MotoS3:
 
     @property
     def url(self) -> str:
+        """The endpoint with scheme, as in AWS_ENDPOINT_URL or storage-config `endpoint_url`."""
         return f"http://{self.endpoint}"
 
     @property
@@ -232,8 +229,11 @@ class MotoS3:
 
     @property
     def log_path(self) -> Path:
-        """moto's own request log, for diagnosing a failed test."""
+        """moto's own request log (deleted on exit), for diagnosing a failing test."""
         return self._workdir / "moto.log"
+
+    def _log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
 
     def __enter__(self) -> MotoS3:
         self._python = moto_python()
@@ -244,8 +244,8 @@ class MotoS3:
                     break
             else:
                 raise RuntimeError(f"moto server did not start; log: {self._log_tail()}")
-            answer = self._boto("setup", policy=self._POLICY, body=self.object_bytes.hex())
-            self._initial = _pair(answer["key"])
+            self._initial = self._new_key("setup", policy=self._POLICY,
+                                          body=self.object_bytes.hex())
             self._keys = [self._initial]
         except BaseException:
             self.stop()
@@ -257,10 +257,11 @@ class MotoS3:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+        shutil.rmtree(self._workdir, ignore_errors=True)
 
     def create_access_key(self) -> tuple[str, str]:
         """A further key for the same user, made with a live key (an authenticated call)."""
-        key = _pair(self._boto("create_key", auth=self._keys[-1])["key"])
+        key = self._new_key("create_key", auth=self._keys[-1])
         self._keys.append(key)
         return key
 
@@ -287,6 +288,7 @@ class MotoS3:
                 proc.wait(timeout=10)
 
     def _spawn(self) -> bool:
+        """Start moto on a fresh free port; False if it exited (port taken meanwhile)."""
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -322,15 +324,9 @@ class MotoS3:
         answer: dict[str, Any] = json.loads(done.stdout)
         return answer
 
-    def _log_tail(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-2000:]
-        except OSError:
-            return "(no log)"
-
-
-def _pair(value: Any) -> tuple[str, str]:
-    return str(value[0]), str(value[1])
+    def _new_key(self, op: str, **fields: Any) -> tuple[str, str]:
+        key_id, secret = self._boto(op, **fields)["key"]
+        return str(key_id), str(secret)
 
 
 class MissingSecretKeyError(KeyError):

@@ -91,8 +91,19 @@ def test_storage_config_overrides_env_and_is_enforced(s3: MotoS3) -> None:
 def test_storage_config_without_type_is_ignored(s3: MotoS3) -> None:
     config = json.loads(storage_config(s3, s3.initial_key))
     del config["type"]
-    result = download({"STORAGE_CONFIG": json.dumps(config)}, s3.uri)
-    assert not result.ok  # no endpoint, no key reached boto: nothing was read from it
+    wrong = secret_env(s3, (s3.initial_key[0], "not-the-secret"))
+    result = download({**wrong, "STORAGE_CONFIG": json.dumps(config)}, s3.uri)
+    assert not result.ok  # its right key was not used: the env's wrong key was
+    assert "403" in result.output, result.output
+
+
+def test_parent_env_does_not_leak_into_the_consumer(
+        s3: MotoS3, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.initial_key[0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.initial_key[1])
+    result = download({"AWS_ENDPOINT_URL": s3.url, "S3_VERIFY_SSL": "0"}, s3.uri)
+    assert not result.ok
+    assert "authentication failed" in result.output, result.output
 
 
 def test_storage_config_non_string_value_crashes(s3: MotoS3) -> None:

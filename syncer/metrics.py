@@ -1,0 +1,88 @@
+"""Prometheus metrics (prefix ``kserve_vault_sync_``), DESIGN.md §5.
+
+One registry per process (not the global default) so tests can build a
+fresh one and scrape exactly what a cycle produced. Labels carry names and
+statuses only - never a value.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from syncer.reconcile import Summary
+
+PREFIX = "kserve_vault_sync"
+_WRITE_ACTIONS = {"created": "create", "updated": "update", "deleted": "delete"}
+
+
+class Metrics:
+    """Every metric the daemon exports, and the small API that feeds them."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.sync_runs = Counter(f"{PREFIX}_sync_runs", "Reconcile cycles by result "
+                                 "(success, partial: some entries failed, error).",
+                                 ["result"], registry=r)
+        self.sync_duration = Histogram(f"{PREFIX}_sync_duration_seconds",
+                                       "Wall time of one reconcile cycle.", registry=r,
+                                       buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+        self.last_success = Gauge(f"{PREFIX}_last_success_timestamp_seconds",
+                                  "Unix time of the last cycle in which every entry synced.",
+                                  registry=r)
+        self.last_run = Gauge(f"{PREFIX}_last_run_timestamp_seconds",
+                              "Unix time of the last finished cycle, whatever its result.",
+                              registry=r)
+        self.object_writes = Counter(f"{PREFIX}_object_writes", "Writes to the API server.",
+                                     ["kind", "action"], registry=r)
+        self.vault_requests = Counter(f"{PREFIX}_vault_requests", "Requests to Vault.",
+                                      ["operation", "status"], registry=r)
+        self.secret_last_sync = Gauge(f"{PREFIX}_secret_last_sync_timestamp_seconds",
+                                      "Unix time a managed Secret was last confirmed in sync.",
+                                      ["namespace", "name"], registry=r)
+        self.conflicts = Gauge(f"{PREFIX}_conflicts",
+                               "Objects or keys we may not write (not ours, no adopt).",
+                               registry=r)
+        self.failed_entries = Gauge(f"{PREFIX}_failed_entries",
+                                    "Credentials that could not be synced in the last cycle.",
+                                    registry=r)
+        self.token_ttl = Gauge(f"{PREFIX}_vault_token_ttl_seconds",
+                               "Seconds left on the Vault token (-1: never expires).",
+                               registry=r)
+        self.leader = Gauge(f"{PREFIX}_leader", "1 while this replica holds the lease.",
+                            registry=r)
+        self.config_reload_failures = Counter(f"{PREFIX}_config_reload_failures",
+                                              "New config files rejected (old one kept).",
+                                              registry=r)
+
+    def vault_request(self, operation: str, status: str) -> None:
+        self.vault_requests.labels(operation=operation, status=status).inc()
+
+    def set_token_ttl(self, ttl: float | None) -> None:
+        if ttl is not None:
+            self.token_ttl.set(-1 if ttl == float("inf") else ttl)
+
+    def observe_cycle(self, summary: Summary) -> None:
+        now = time.time()
+        result = "partial" if summary.failed else "success"
+        self.sync_runs.labels(result=result).inc()
+        self.sync_duration.observe(summary.duration)
+        self.last_run.set(now)
+        if not summary.failed:
+            self.last_success.set(now)
+        for obj in summary.objects:
+            action = _WRITE_ACTIONS.get(obj.outcome)
+            if action:
+                self.object_writes.labels(kind=obj.kind, action=action).inc()
+            if obj.kind == "Secret" and obj.outcome in ("created", "updated", "unchanged"):
+                self.secret_last_sync.labels(namespace=obj.namespace, name=obj.name).set(now)
+        self.conflicts.set(len(summary.conflicts))
+        self.failed_entries.set(len({e.credential for e in summary.errors}))
+
+    def observe_error(self, duration: float) -> None:
+        """A cycle that could not run at all (API server down, say)."""
+        self.sync_runs.labels(result="error").inc()
+        self.sync_duration.observe(duration)
+        self.last_run.set(time.time())

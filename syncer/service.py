@@ -1,0 +1,175 @@
+"""``kserve-vault-sync run``: the daemon.
+
+APScheduler drives cycles: the first at once, then every ``sync.interval``
+plus jitter; ``max_instances=1`` and ``coalesce`` mean a slow cycle never
+overlaps the next nor piles runs up. The config file is re-read before each
+cycle (content hash, so Kubernetes' ConfigMap symlink swap is seen); a bad
+new config keeps the old one, logs why and counts a reload failure. SIGTERM
+stops new writes, lets the one in flight finish, releases the Lease, exits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from syncer import health, reconcile, settings
+from syncer.errors import SyncError
+from syncer.kube import Kube, load_api_client
+from syncer.leader import LeaderElector
+from syncer.metrics import Metrics
+from syncer.vault import VaultReader
+
+log = structlog.get_logger(__name__)
+JOB_ID = "reconcile"
+
+
+class ConfigSource:
+    """The mounted config file; re-parsed only when its content changes."""
+
+    def __init__(self, path: str, loader: Callable[[str], settings.Config],
+                 metrics: Metrics) -> None:
+        self.path = path
+        self._loader = loader
+        self._metrics = metrics
+        self._digest = ""
+        self.config: settings.Config | None = None
+        self.last_error: str | None = None
+
+    def refresh(self) -> bool:
+        """Load the file if it changed; return True when a new config took effect."""
+        try:
+            digest = hashlib.sha256(Path(self.path).read_bytes()).hexdigest()
+        except OSError as exc:
+            return self._reject(f"cannot read {self.path}: {exc.strerror}")
+        if digest == self._digest:
+            return False
+        try:
+            config = self._loader(self.path)
+        except settings.ConfigError as exc:
+            self._digest = digest  # report a bad file once, not every cycle
+            return self._reject("; ".join(exc.errors))
+        self._digest, self.config, self.last_error = digest, config, None
+        log.info("config_loaded", path=self.path, credentials=len(config.credentials))
+        return True
+
+    def _reject(self, why: str) -> bool:
+        self.last_error = why
+        self._metrics.config_reload_failures.inc()
+        log.error("config_rejected", path=self.path, error=why,
+                  keeping="previous config" if self.config else "nothing loaded yet")
+        return False
+
+
+class Daemon:
+    def __init__(self, config_path: str, *, loader: Callable[[str], settings.Config],
+                 kubeconfig: str | None = None, listen: tuple[str, int] | None = None,
+                 leader_election: dict[str, Any] | None = None,
+                 metrics: Metrics | None = None) -> None:
+        self.metrics = metrics or Metrics()
+        self.source = ConfigSource(config_path, loader, self.metrics)
+        if not self.source.refresh() or self.source.config is None:
+            raise settings.ConfigError(config_path, [self.source.last_error or "invalid"])
+        config = self.source.config
+        self.health = health.Health(interval=config.sync.interval)
+        self.health.config_loaded = True
+        self._kubeconfig = kubeconfig
+        self._listen = listen
+        self.kube = Kube(load_api_client(kubeconfig, pool_size=config.sync.concurrency))
+        self.vault = self._vault(config)
+        self.stop_event = threading.Event()  # set by SIGTERM: no new writes
+        self.cycles = 0
+        self.scheduler = BackgroundScheduler(job_defaults={
+            "max_instances": 1, "coalesce": True, "misfire_grace_time": None})
+        self.elector: LeaderElector | None = None
+        if leader_election:
+            self.elector = LeaderElector(self.kube, on_change=self._on_leader_change,
+                                         **leader_election)
+        self.metrics.leader.set(0 if self.elector else 1)
+
+    def _vault(self, config: settings.Config) -> VaultReader:
+        return VaultReader(config.vault, observe=self.metrics.vault_request)
+
+    def _on_leader_change(self, leading: bool) -> None:
+        self.metrics.leader.set(1 if leading else 0)
+        if leading and self.scheduler.running:
+            # A new leader reconciles at once instead of waiting for the next tick.
+            self.scheduler.modify_job(JOB_ID, next_run_time=datetime.now().astimezone())
+
+    def _trigger(self, config: settings.Config) -> IntervalTrigger:
+        return IntervalTrigger(seconds=config.sync.interval,
+                               jitter=config.sync.interval * config.sync.jitter)
+
+    def cycle(self) -> None:
+        """One scheduled cycle; never raises (a failed cycle is logged and counted)."""
+        if self.stop_event.is_set():
+            return
+        old = self.source.config
+        if self.source.refresh() and self.source.config is not None and old is not None:
+            self._apply_new_config(old, self.source.config)
+        config = self.source.config
+        assert config is not None
+        if self.elector is not None and not self.elector.is_leader:
+            self.health.cycle_done()  # a healthy standby is ready too
+            return
+        started = time.monotonic()
+        try:
+            summary = reconcile.run(config, self.vault, self.kube, cancel=self.stop_event)
+        except SyncError as exc:
+            self.metrics.observe_error(time.monotonic() - started)
+            log.error("cycle_failed", error=str(exc))
+            return
+        finally:
+            self.metrics.set_token_ttl(self.vault.token_ttl())
+        self.cycles += 1
+        self.metrics.observe_cycle(summary)
+        self.health.cycle_done()
+        log.info("cycle", objects=len(summary.objects), writes=summary.writes,
+                 failed_entries=len(summary.errors), conflicts=len(summary.conflicts),
+                 vault_reads=summary.vault_reads, duration=round(summary.duration, 3))
+
+    def _apply_new_config(self, old: settings.Config, new: settings.Config) -> None:
+        if new.vault != old.vault:
+            self.vault = self._vault(new)
+        if (new.sync.interval, new.sync.jitter) != (old.sync.interval, old.sync.jitter):
+            self.health.interval = new.sync.interval
+            self.scheduler.reschedule_job(JOB_ID, trigger=self._trigger(new))
+
+    def run(self, *, max_cycles: int = 0) -> int:
+        """Serve until SIGTERM/SIGINT (or ``max_cycles`` cycles, for demos and tests)."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop_event.set())
+        server = None
+        if self._listen:
+            server = health.serve(self._listen[0], self._listen[1], self.metrics, self.health)
+            log.info("listening", address=f"http://{self._listen[0]}:{server.server_port}",
+                     paths=["/metrics", "/healthz", "/readyz"])
+        self.health.scheduler_alive = lambda: self.scheduler.running
+        if self.elector:
+            self.elector.start()
+        assert self.source.config is not None
+        self.scheduler.add_job(self.cycle, self._trigger(self.source.config), id=JOB_ID,
+                               next_run_time=datetime.now().astimezone())
+        self.scheduler.start()
+        while not self.stop_event.wait(0.5):
+            if max_cycles and self.cycles >= max_cycles:
+                break
+        log.info("stopping", cycles=self.cycles)
+        self.stop_event.set()
+        self.scheduler.shutdown(wait=True)  # the cycle in flight finishes its current write
+        if self.elector:
+            self.elector.stop(release=True)
+        if server:
+            server.shutdown()
+        log.info("stopped", cycles=self.cycles)
+        return 0
