@@ -126,8 +126,7 @@ class LeaderElector:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            leading = self.try_acquire_or_renew()
-            self._set_leading(leading and self.is_leader)
+            self._set_leading(self.try_acquire_or_renew())
             self._stop.wait(self.retry_period)
 
     def start(self) -> None:

@@ -16,5 +16,6 @@ def login(client: Any, auth: settings.AuthSettings) -> Login:
         token = read_file(auth.token_file, "vault.auth.tokenFile")
     client.token = token
     data = client.auth.token.lookup_self()["data"]
+    # A token file can be replaced (by an agent or a rotation job): re-read it on 403.
     return Login(token=token, ttl=float(data.get("ttl") or 0),
-                 renewable=bool(data.get("renewable")), can_relogin=False)
+                 renewable=bool(data.get("renewable")), can_relogin=auth.token_file is not None)

@@ -74,17 +74,18 @@ def _cached_venv(name: str, requirements: list[str], probe: str) -> Path:
     if ready():
         return python
     with (root / f"{name}.lock").open("w") as lock:
-        deadline = time.monotonic() + _INSTALL_TIMEOUT
+        deadline, waited = time.monotonic() + _INSTALL_TIMEOUT, False
         while True:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError as busy:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"another process holds the install lock of {venv_dir}") \
-                        from busy
-                _log(f"waiting for another process installing {venv_dir} ...")
-                time.sleep(5)
+                    raise TimeoutError(f"install lock of {venv_dir} still held") from busy
+                if not waited:
+                    _log(f"waiting for another process installing {venv_dir} ...")
+                waited = True
+                time.sleep(1)
         if ready():  # the other process finished it meanwhile
             return python
         started = time.monotonic()
@@ -104,30 +105,22 @@ def _cached_venv(name: str, requirements: list[str], probe: str) -> Path:
 
 def consumer_python() -> Path:
     """The python of a venv holding only `kserve-storage` (KServe's storage initializer)."""
-    return _cached_venv(
-        f"consumer-venv-{KSERVE_STORAGE_VERSION}",
-        [f"kserve-storage=={KSERVE_STORAGE_VERSION}"],
-        "from kserve_storage import Storage",
-    )
+    return _cached_venv(f"consumer-venv-{KSERVE_STORAGE_VERSION}",
+                        [f"kserve-storage=={KSERVE_STORAGE_VERSION}"],
+                        "from kserve_storage import Storage")
 
 
 def moto_python() -> Path:
     """The python of a venv holding `moto[server]` (and boto3 to drive its API)."""
-    return _cached_venv(
-        f"moto-venv-{MOTO_VERSION}", [f"moto[server]=={MOTO_VERSION}", "boto3"],
-        "import moto.server, boto3",
-    )
+    return _cached_venv(f"moto-venv-{MOTO_VERSION}", [f"moto[server]=={MOTO_VERSION}", "boto3"],
+                        "import moto.server, boto3")
 
 
 def _hermetic_env(home: str) -> dict[str, str]:
     """Base env for child pythons: no proxies, no AWS_* and no ~/.aws from the parent."""
-    return {
-        "PATH": os.environ.get("PATH", os.defpath),
-        "HOME": home,
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-    }
+    return {"PATH": os.environ.get("PATH", os.defpath), "HOME": home,
+            "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
 
 
 # Runs inside the moto venv: one JSON request on stdin, one JSON answer on stdout.
@@ -248,7 +241,7 @@ class MotoS3:
                                           body=self.object_bytes.hex())
             self._keys = [self._initial]
         except BaseException:
-            self.stop()
+            self.__exit__(None, None, None)
             raise
         _log(f"moto {MOTO_VERSION} up on {self.url} with IAM enforced "
              f"({time.monotonic() - started:.1f}s)")
