@@ -4,6 +4,7 @@
     scripts/dev-env down --dir D    stop exactly what `up` started
     scripts/dev-env env --dir D     print the exports again
     scripts/dev-env build           find or build the binaries only
+    scripts/dev-env tools           find or build promtool, helm, CRDs, docker-compose
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from devenv import binaries, servers
+from devenv import binaries, servers, tools
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,12 +25,15 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name)
         p.add_argument("--dir", required=True, type=Path, help="state and log folder")
     sub.add_parser("build", help="find or build kube-apiserver and etcd")
+    sub.add_parser("tools", help="find or build the test tools (promtool, helm, ...)")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
             found = binaries.ensure()
             print(f"kube-apiserver: {found.kube_apiserver}\netcd: {found.etcd}\n"
                   f"kubectl: {found.kubectl}\n(from {found.source})")
+        elif args.command == "tools":
+            print("\n".join(f"{name}: {path}" for name, path in tools.ensure_all().items()))
         elif args.command == "up":
             t0 = time.monotonic()
             env = servers.up(args.dir)

@@ -1,0 +1,253 @@
+"""Find or build the tools the tests need besides the control plane.
+
+Everything lands in ``~/.cache/kserve-vault-sync/tools/`` (``$XDG_CACHE_HOME``
+honoured), never in the repo, and is built once per pinned version:
+
+* ``promtool`` and ``helm`` - ``go install <pkg>@<version>`` from the Go module
+  proxy; should a pinned version's go.mod gain replace directives (``go install``
+  then refuses), a wrapper module requiring it is built instead.
+* the Prometheus Operator CRDs for ServiceMonitor and PrometheusRule - copied out
+  of the operator's module as ``go mod download`` unpacks it.
+* ``docker-compose`` - from PATH, a ``docker compose`` v2 plugin, or Debian's
+  package. Its ``config`` command needs no Docker engine.
+
+An fcntl lock per tool keeps two processes from building the same one at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from devenv.binaries import _log
+
+# The pins. Prometheus' Go module numbers 3.Y.Z as v0.3YY.Z.
+PROMETHEUS_VERSION = "v0.316.0"  # Prometheus 3.16.0
+HELM_VERSION = "v3.22.0"
+OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator"
+OPERATOR_VERSION = "v0.85.0"
+CRD_FOLDERS = ("example/prometheus-operator-crd", "example/prometheus-operator-crd-full")
+CRD_KINDS = ("servicemonitors", "prometheusrules")
+
+
+@dataclass(frozen=True)
+class GoTool:
+    name: str
+    package: str  # the main package, inside module
+    module: str
+    version: str
+    ldflags: str  # stamps the version the upstream release build would
+
+
+PROMTOOL = GoTool(
+    "promtool", "github.com/prometheus/prometheus/cmd/promtool", "github.com/prometheus/prometheus",
+    PROMETHEUS_VERSION, "-X github.com/prometheus/common/version.Version=3.16.0",
+)
+HELM = GoTool(
+    "helm", "helm.sh/helm/v3/cmd/helm", "helm.sh/helm/v3",
+    HELM_VERSION, f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
+)
+
+
+def tools_dir() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "kserve-vault-sync" / "tools"
+
+
+@contextmanager
+def _locked(name: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``tools/.<name>.lock`` (waits for another builder)."""
+    root = tools_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / f".{name}.lock").open("a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _log(f"another process is preparing {name}; waiting for it")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _run(cmd: list[str], cwd: Path, what: str, env: dict[str, str] | None = None) -> None:
+    """Run a command, printing a heartbeat so a minutes-long build shows progress."""
+    _log(f"{what}: {' '.join(cmd)}")
+    start = time.monotonic()
+    log_path = cwd / "build.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        while True:
+            try:
+                rc = proc.wait(timeout=30)
+                break
+            except subprocess.TimeoutExpired:
+                _log(f"  ... {what} still running ({time.monotonic() - start:.0f}s)")
+    if rc != 0:
+        tail = log_path.read_text(errors="replace").splitlines()[-30:]
+        raise RuntimeError(f"{what} failed (exit {rc}); last lines:\n" + "\n".join(tail))
+    _log(f"{what}: done in {time.monotonic() - start:.0f}s")
+
+
+def _install(source: Path, target: Path) -> None:
+    # Copy then rename so an interrupted run never leaves half a file in the cache.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    shutil.copy2(source, partial)
+    partial.replace(target)
+
+
+def _require_go(what: str) -> None:
+    if shutil.which("go") is None:
+        raise RuntimeError(f"Go is not installed; it is needed to build {what}")
+
+
+def _build_wrapper(tool: GoTool, work: Path, env: dict[str, str]) -> None:
+    """Build ``tool`` from a module that requires it, where its replace directives don't apply."""
+    work.mkdir()
+    (work / "go.mod").write_text(
+        f"module kvs/tools/{tool.name}\n\ngo 1.22\n\nrequire {tool.module} {tool.version}\n")
+    (work / "tools.go").write_text(
+        f'//go:build tools\n\npackage tools\n\nimport _ "{tool.package}"\n')
+    _run(["go", "mod", "tidy"], work, f"resolve {tool.name} modules", env)
+    _run(["go", "build", f"-ldflags={tool.ldflags}", "-o", str(work.parent / "bin" / tool.name),
+          tool.package], work, f"build {tool.name} (wrapper module)", env)
+
+
+def go_tool(tool: GoTool) -> Path:
+    """The cached binary for ``tool``, built with ``go install`` on first use."""
+    target = tools_dir() / tool.name / tool.version / tool.name
+    if target.exists():
+        return target
+    _require_go(tool.name)
+    with _locked(tool.name):
+        if target.exists():  # another process built it while we waited
+            return target
+        _log(f"building {tool.name} {tool.version} into {target.parent} "
+             "(first time only; a few minutes on 2 cores)")
+        with tempfile.TemporaryDirectory(prefix=f"kvs-{tool.name}-build-") as tmp:
+            work = Path(tmp)
+            env = {**os.environ, "GOBIN": str(work / "bin")}
+            try:
+                install = ["go", "install", f"-ldflags={tool.ldflags}",
+                           f"{tool.package}@{tool.version}"]
+                _run(install, work, f"build {tool.name}", env)
+            except RuntimeError as exc:
+                if "replace directives" not in str(exc):
+                    raise
+                _log(f"go install refused {tool.module}'s replace directives; wrapping it")
+                _build_wrapper(tool, work / "wrapper", env)
+            _install(work / "bin" / tool.name, target)
+    return target
+
+
+def promtool() -> Path:
+    return go_tool(PROMTOOL)
+
+
+def helm() -> Path:
+    return go_tool(HELM)
+
+
+def prometheus_operator_crds() -> dict[str, Path]:
+    """The ServiceMonitor and PrometheusRule CRD files, keyed by plural name."""
+    folder = tools_dir() / "prometheus-operator-crds" / OPERATOR_VERSION
+    wanted = {kind: folder / f"monitoring.coreos.com_{kind}.yaml" for kind in CRD_KINDS}
+    if all(p.exists() for p in wanted.values()):
+        return wanted
+    _require_go("the Prometheus Operator CRDs")
+    with _locked("prometheus-operator-crds"), tempfile.TemporaryDirectory() as tmp:
+        if all(p.exists() for p in wanted.values()):
+            return wanted
+        ref = f"{OPERATOR_MODULE}@{OPERATOR_VERSION}"
+        _log(f"downloading {ref} from the Go module proxy for its CRDs")
+        proc = subprocess.run(["go", "mod", "download", "-json", ref], cwd=tmp,
+                              capture_output=True, text=True, timeout=900, check=False)
+        info = json.loads(proc.stdout or "{}")
+        if proc.returncode != 0 or "Dir" not in info:
+            raise RuntimeError(f"go mod download {ref} failed: {info.get('Error') or proc.stderr}")
+        module_dir = Path(info["Dir"])
+        for sub in CRD_FOLDERS:
+            if all((module_dir / sub / p.name).exists() for p in wanted.values()):
+                for path in wanted.values():
+                    _install(module_dir / sub / path.name, path)
+                (folder / "SOURCE").write_text(f"{ref} {sub}\n")
+                return wanted
+        raise RuntimeError(f"{ref} has none of {CRD_FOLDERS} holding {sorted(CRD_KINDS)} CRDs")
+
+
+def _works(cmd: list[str]) -> bool:
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=60, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _compose_on_machine() -> Path | None:
+    found = shutil.which("docker-compose")
+    if found and _works([found, "version"]):
+        return Path(found)
+    docker = shutil.which("docker")
+    if docker and _works([docker, "compose", "version"]):
+        # A shim so callers can always run `<path> config ...` like docker-compose.
+        shim = tools_dir() / "docker-compose"
+        if not shim.exists():
+            tools_dir().mkdir(parents=True, exist_ok=True)
+            partial = shim.with_name(".docker-compose.partial")
+            partial.write_text(f'#!/bin/sh\nexec "{docker}" compose "$@"\n')
+            partial.chmod(0o755)
+            partial.replace(shim)
+        return shim
+    return None
+
+
+def docker_compose() -> Path | None:
+    """A docker-compose able to run ``config`` (no engine needed), or None if impossible."""
+    found = _compose_on_machine()
+    if found is not None:
+        return found
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        _log("docker-compose not found and cannot be installed: "
+             "needs Debian's apt-get run as root (or put docker-compose on PATH)")
+        return None
+    with _locked("docker-compose"), tempfile.TemporaryDirectory() as tmp:
+        found = _compose_on_machine()
+        if found is not None:
+            return found
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "docker-compose"]
+        try:
+            _run(install, Path(tmp), "apt-get install docker-compose", env)
+        except RuntimeError:
+            _log("retrying after apt-get update")
+            _run(["apt-get", "update", "-qq"], Path(tmp), "apt-get update", env)
+            _run(install, Path(tmp), "apt-get install docker-compose", env)
+        found = _compose_on_machine()
+    if found is None:
+        _log("apt-get installed docker-compose but `docker-compose version` does not work")
+    return found
+
+
+def ensure_all() -> dict[str, Path | None]:
+    """Find or build every tool, logging how long each took."""
+    found: dict[str, Path | None] = {}
+    steps = [("promtool", promtool), ("helm", helm), ("docker-compose", docker_compose)]
+    for name, step in steps:
+        start = time.monotonic()
+        found[name] = step()
+        _log(f"{name} ready in {time.monotonic() - start:.1f}s")
+    start = time.monotonic()
+    for kind, path in prometheus_operator_crds().items():
+        found[f"crd {kind}"] = path
+    _log(f"CRDs ready in {time.monotonic() - start:.1f}s")
+    return found
