@@ -67,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
                    default=os.environ.get("POD_NAMESPACE", "kserve-vault-sync"))
     p.add_argument("--lease-name", default="kserve-vault-sync")
     p.add_argument("--lease-duration", type=float, default=15.0, help="seconds")
+    p.add_argument("--no-watch", action="store_true",
+                   help="do not watch managed objects (drift is then repaired each interval)")
+    p.add_argument("--trigger-token-file", default=None,
+                   help="enable POST /trigger with this bearer token (or KVS_TRIGGER_TOKEN)")
     sub.add_parser("status", parents=[common], help="per managed object: versions, drift")
     return parser
 
@@ -202,8 +206,12 @@ def _run(config: settings.Config, args: argparse.Namespace) -> int:
                     "lease_duration": args.lease_duration,
                     "renew_deadline": args.lease_duration * 2 / 3,
                     "retry_period": max(0.5, args.lease_duration / 7.5)}
+    token = os.environ.get("KVS_TRIGGER_TOKEN") or None
+    if args.trigger_token_file:
+        token = Path(args.trigger_token_file).read_text().strip()
     daemon = Daemon(args.config, loader=load_config, kubeconfig=args.kubeconfig,
-                    listen=listen, leader_election=election)
+                    listen=listen, leader_election=election, watch=not args.no_watch,
+                    trigger_token=token)
     return daemon.run(max_cycles=int(os.environ.get("KVS_MAX_CYCLES", "0")))
 
 

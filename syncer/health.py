@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
 from typing import Any
+from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import make_wsgi_app
@@ -62,12 +63,20 @@ class Health:
         return True, "ok"
 
 
-def app(metrics: Metrics, health: Health) -> Callable[[dict[str, Any], StartResponse],
-                                                      Iterable[bytes]]:
+# (bearer token, credential names) -> (HTTP status, message)
+Trigger = Callable[[str, list[str]], tuple[int, str]]
+_REASONS = {202: "Accepted", 400: "Bad Request", 401: "Unauthorized",
+            405: "Method Not Allowed"}
+
+
+def app(metrics: Metrics, health: Health, trigger: Trigger | None = None
+        ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     metrics_app = make_wsgi_app(metrics.registry)
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if path == "/trigger" and trigger is not None:
+            return _trigger(environ, start_response, trigger)
         if path == "/metrics":
             return metrics_app(environ, start_response)  # type: ignore[no-any-return]
         probe = {"/healthz": health.live, "/readyz": health.ready}.get(path)
@@ -82,9 +91,25 @@ def app(metrics: Metrics, health: Health) -> Callable[[dict[str, Any], StartResp
     return wsgi
 
 
-def serve(host: str, port: int, metrics: Metrics, health: Health) -> _Server:
+def _trigger(environ: dict[str, Any], start_response: StartResponse, trigger: Trigger
+             ) -> Iterable[bytes]:
+    """POST /trigger[?only=name,name] with ``Authorization: Bearer <token>``."""
+    if environ.get("REQUEST_METHOD") != "POST":
+        status, message = 405, "use POST"
+    else:
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        token = auth[7:] if auth.startswith("Bearer ") else ""
+        only = [n for n in parse_qs(environ.get("QUERY_STRING", "")).get("only", [""])[0]
+                .split(",") if n]
+        status, message = trigger(token, only) if token else (401, "unauthorized")
+    start_response(f"{status} {_REASONS.get(status, '')}", [("Content-Type", "text/plain")])
+    return [message.encode() + b"\n"]
+
+
+def serve(host: str, port: int, metrics: Metrics, health: Health,
+          trigger: Trigger | None = None) -> _Server:
     """Start serving in a daemon thread; return the server (``.server_port``, ``.shutdown()``)."""
-    server = make_server(host, port, app(metrics, health), server_class=_Server,
+    server = make_server(host, port, app(metrics, health, trigger), server_class=_Server,
                          handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     return server

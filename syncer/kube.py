@@ -56,7 +56,7 @@ def load_api_client(kubeconfig: str | None = None, *, pool_size: int = 8,
     return api
 
 
-def _observed_secret(item: dict[str, Any]) -> ObservedSecret:
+def observed_secret(item: dict[str, Any]) -> ObservedSecret:
     meta = item.get("metadata") or {}
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
                    if k.startswith((GROUP + "/", KSERVE_PREFIX))}
@@ -68,7 +68,7 @@ def _observed_secret(item: dict[str, Any]) -> ObservedSecret:
                           labels, annotations, digests)
 
 
-def _observed_sa(item: dict[str, Any]) -> ObservedServiceAccount:
+def observed_service_account(item: dict[str, Any]) -> ObservedServiceAccount:
     meta = item.get("metadata") or {}
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
                    if k.startswith(GROUP + "/")}
@@ -99,6 +99,7 @@ class Kube:
         self._policy = policy
         self.dry_run = dry_run
         self.requests = 0  # for tests and the benchmark
+        self.list_versions: dict[str, str] = {}  # path -> resourceVersion of the last list
 
     def __repr__(self) -> str:
         return f"Kube(host={self._api.configuration.host!r}, dry_run={self.dry_run})"
@@ -141,11 +142,50 @@ class Kube:
             query["labelSelector"] = selector
         while True:
             page = self._request("GET", path, query=query, what=f"list {path}")
+            self.list_versions[path] = (page.get("metadata") or {}).get("resourceVersion", "")
             yield from page.get("items") or []
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 return
             query["continue"] = token
+
+    def watch(self, plural: str, resource_version: str, *, timeout: int = 240
+              ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Stream (type, object) events for objects we manage, from ``resource_version``.
+
+        Ends when the server closes the watch (``timeout``); raises KubeError with
+        status 410 when the version is too old, so the caller lists again.
+        """
+        path = f"/api/v1/{plural}"
+        query = {"watch": "1", "labelSelector": SELECTOR, "resourceVersion": resource_version,
+                 "timeoutSeconds": str(timeout), "allowWatchBookmarks": "true"}
+        headers = {"Accept": "application/json"}
+        self._api.update_params_for_auth(headers, [], ["BearerToken"], path, "GET", None)
+        self.requests += 1
+        try:
+            resp = self._api.call_api("GET", f"{self._api.configuration.host}{path}?"
+                                      f"{urlencode(query)}", header_params=headers,
+                                      _request_timeout=(10, timeout + 30))
+        except Exception as exc:  # noqa: BLE001 - unreachable, as in _request
+            raise KubeError(f"watch {plural}: API server unreachable "
+                            f"({type(exc).__name__})") from None
+        if resp.status >= 400:
+            raise _error(resp.status, resp.read(), None, f"watch {plural}")
+        stream = resp.response
+        try:
+            for line in stream:
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                obj = event.get("object") or {}
+                if event.get("type") == "ERROR":
+                    raise KubeError(f"watch {plural}: {short(obj.get('message', ''))}",
+                                    status=obj.get("code"), reason=obj.get("reason", ""))
+                yield event.get("type", ""), obj
+        except (OSError, ValueError) as exc:
+            raise KubeError(f"watch {plural}: stream broken ({type(exc).__name__})") from None
+        finally:
+            stream.release_conn()
 
     def request(self, method: str, path: str, *, body: Any = None, what: str = ""
                 ) -> dict[str, Any]:
@@ -165,16 +205,16 @@ class Kube:
         return out
 
     def managed_secrets(self) -> dict[Ref, ObservedSecret]:
-        return {(o.namespace, o.name): o for o in map(_observed_secret,
+        return {(o.namespace, o.name): o for o in map(observed_secret,
                                                        self._list("/api/v1/secrets", SELECTOR))}
 
     def managed_service_accounts(self) -> dict[Ref, ObservedServiceAccount]:
         return {(o.namespace, o.name): o for o in map(
-            _observed_sa, self._list("/api/v1/serviceaccounts", SELECTOR))}
+            observed_service_account, self._list("/api/v1/serviceaccounts", SELECTOR))}
 
     def get_secret(self, namespace: str, name: str) -> ObservedSecret | None:
         try:
-            return _observed_secret(self._request("GET", _path("secrets", namespace, name),
+            return observed_secret(self._request("GET", _path("secrets", namespace, name),
                                                   what=f"get Secret {namespace}/{name}"))
         except KubeError as exc:
             if exc.status == 404:
@@ -183,8 +223,9 @@ class Kube:
 
     def get_service_account(self, namespace: str, name: str) -> ObservedServiceAccount | None:
         try:
-            return _observed_sa(self._request("GET", _path("serviceaccounts", namespace, name),
-                                              what=f"get ServiceAccount {namespace}/{name}"))
+            item = self._request("GET", _path("serviceaccounts", namespace, name),
+                                 what=f"get ServiceAccount {namespace}/{name}")
+            return observed_service_account(item)
         except KubeError as exc:
             if exc.status == 404:
                 return None

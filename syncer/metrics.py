@@ -8,10 +8,11 @@ statuses only - never a value.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from syncer.reconcile import Summary
+from syncer.reconcile import ObjectResult, Summary
 
 PREFIX = "kserve_vault_sync"
 _WRITE_ACTIONS = {"created": "create", "updated": "update", "deleted": "delete"}
@@ -56,6 +57,21 @@ class Metrics:
         self.config_reload_failures = Counter(f"{PREFIX}_config_reload_failures",
                                               "New config files rejected (old one kept).",
                                               registry=r)
+        self.rotations = Counter(f"{PREFIX}_rotations_applied",
+                                 "Objects updated in place with new credential content.",
+                                 ["kind"], registry=r)
+        self.rotation_latency = Histogram(
+            f"{PREFIX}_rotation_latency_seconds",
+            "Seconds from a KV v2 version's created_time to its value applied in the cluster.",
+            registry=r, buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600))
+        self.drift_repairs = Counter(f"{PREFIX}_drift_repairs",
+                                     "Objects changed by someone else and put back (watch).",
+                                     ["kind"], registry=r)
+        self.watch_restarts = Counter(f"{PREFIX}_watch_restarts",
+                                      "Watches restarted (gone: history compacted; error).",
+                                      ["kind", "reason"], registry=r)
+        self.triggers = Counter(f"{PREFIX}_triggers", "Cycles requested through POST /trigger.",
+                                registry=r)
 
     def vault_request(self, operation: str, status: str) -> None:
         self.vault_requests.labels(operation=operation, status=status).inc()
@@ -76,13 +92,37 @@ class Metrics:
             action = _WRITE_ACTIONS.get(obj.outcome)
             if action:
                 self.object_writes.labels(kind=obj.kind, action=action).inc()
+            if obj.outcome == "updated" and obj.content_changed:
+                self.rotations.labels(kind=obj.kind).inc()
+                for created in {summary.created[c] for c in obj.credentials
+                                if c in summary.created}:
+                    age = _age(created, now)
+                    if age is not None:
+                        self.rotation_latency.observe(age)
             if obj.kind == "Secret" and obj.outcome in ("created", "updated", "unchanged"):
                 self.secret_last_sync.labels(namespace=obj.namespace, name=obj.name).set(now)
         self.conflicts.set(len(summary.conflicts))
         self.failed_entries.set(len({e.credential for e in summary.errors}))
+
+    def observe_repairs(self, results: list[ObjectResult]) -> None:
+        for obj in results:
+            action = _WRITE_ACTIONS.get(obj.outcome)
+            if action:
+                self.object_writes.labels(kind=obj.kind, action=action).inc()
+                self.drift_repairs.labels(kind=obj.kind).inc()
 
     def observe_error(self, duration: float) -> None:
         """A cycle that could not run at all (API server down, say)."""
         self.sync_runs.labels(result="error").inc()
         self.sync_duration.observe(duration)
         self.last_run.set(time.time())
+
+
+def _age(created: str, now: float) -> float | None:
+    """Seconds since a Vault RFC 3339 timestamp (nanoseconds trimmed to micro)."""
+    try:
+        head, _, frac = created.rstrip("Z").partition(".")
+        stamp = datetime.fromisoformat(f"{head}.{(frac or '0')[:6]}+00:00")
+    except ValueError:
+        return None
+    return max(0.0, now - stamp.timestamp())

@@ -71,6 +71,12 @@ class Summary:
     vault_reads: int = 0
     duration: float = 0.0
     dry_run: bool = False
+    # Kept for drift repair between cycles: what we wanted, and which Secrets a
+    # ServiceAccount may list. Holds SecretValues; never logged or printed.
+    rendered: render.Rendered | None = field(default=None, repr=False)
+    available: set[Ref] = field(default_factory=set, repr=False)
+    # credential -> KV v2 created_time of the version read (rotation latency).
+    created: dict[str, str] = field(default_factory=dict)
 
     @property
     def counts(self) -> Counter[str]:
@@ -124,6 +130,11 @@ def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: b
     namespaces = kube.namespaces()
     rendered = render.render(config, namespaces=namespaces, vault=vault_data, only=only_set)
     summary.errors.extend(rendered.errors)
+    summary.rendered = rendered
+    for cred in config.credentials:
+        got = vault_data.get(render.source_key(config, cred))
+        if isinstance(got, VaultData) and got.created_time:
+            summary.created[cred.name] = got.created_time
     observed_secrets = kube.managed_secrets()
     observed_sas = kube.managed_service_accounts()
     prune = config.sync.prune and only_set is None
@@ -137,6 +148,7 @@ def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: b
         lambda d: kube.get_secret(d.namespace, d.name))
     summary.objects.extend(secret_results)
     available = _available_secrets(rendered.secrets, observed_secrets, secret_results)
+    summary.available = available
 
     # Phase 2: ServiceAccounts list only Secrets that exist and are ours.
     summary.objects.extend(writer.apply_all(
@@ -154,6 +166,57 @@ def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: b
     for error in summary.errors:
         log.error("entry_failed", credential=error.credential, error=error.reason)
     return summary
+
+
+def merge_partial(last: Summary, partial: Summary) -> None:
+    """Fold an ``--only`` cycle's desired state into the last full one, so drift
+    repair restores the new values rather than the ones they replaced."""
+    if last.rendered is None or partial.rendered is None:
+        return
+    for ref, secret in partial.rendered.secrets.items():
+        old = last.rendered.secrets.get(ref)
+        if old is None or not secret.shared:
+            last.rendered.secrets[ref] = secret
+            continue
+        old.keys.update(secret.keys)  # shared: only the keys of the credentials re-read
+        old.held_keys -= set(secret.keys)
+        old.credentials |= secret.credentials
+    for ref, account in partial.rendered.service_accounts.items():
+        known = last.rendered.service_accounts.setdefault(ref, account)
+        if known is not account:
+            known.secrets |= account.secrets
+    last.available |= partial.available
+    last.created.update(partial.created)
+
+
+def repair(kube: KubePort, last: Summary, kind: str, ref: Ref, observed: Any, *,
+           stop: threading.Event | None = None) -> list[ObjectResult]:
+    """Bring one object back to what the last cycle wanted (a watch saw it change).
+
+    Only writes when the object differs, so the events of our own writes end here.
+    """
+    rendered = last.rendered
+    if rendered is None:
+        return []
+    writer = _Writer(kube, 1, stop or threading.Event())
+    now = _now()
+    if kind == "Secret":
+        secret = rendered.secrets.get(ref)
+        if secret is None:
+            return []
+        results = writer.apply_all(
+            [(secret, observed)], lambda d, o: diff.diff_secret(d, o, now=now),
+            lambda d: kube.get_secret(d.namespace, d.name))
+    else:
+        account = rendered.service_accounts.get(ref)
+        if account is None:
+            return []
+        allowed = {n for (ns, n) in last.available if ns == ref[0]}
+        results = writer.apply_all(
+            [(account, observed)],
+            lambda d, o: diff.diff_service_account(d, o, available=allowed),
+            lambda d: kube.get_service_account(d.namespace, d.name))
+    return [r for r in results if r.outcome not in ("unchanged", "held")]
 
 
 def _available_secrets(desired: dict[Ref, DesiredSecret], observed: dict[Ref, ObservedSecret],

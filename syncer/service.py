@@ -11,6 +11,8 @@ stops new writes, lets the one in flight finish, releases the Lease, exits.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import queue
 import signal
 import threading
 import time
@@ -29,6 +31,7 @@ from syncer.kube import Kube, load_api_client
 from syncer.leader import LeaderElector
 from syncer.metrics import Metrics
 from syncer.vault import VaultReader
+from syncer.watch import OwnedWatch
 
 log = structlog.get_logger(__name__)
 JOB_ID = "reconcile"
@@ -75,7 +78,8 @@ class Daemon:
     def __init__(self, config_path: str, *, loader: Callable[[str], settings.Config],
                  kubeconfig: str | None = None, listen: tuple[str, int] | None = None,
                  leader_election: dict[str, Any] | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, watch: bool = True,
+                 trigger_token: str | None = None) -> None:
         self.metrics = metrics or Metrics()
         self.source = ConfigSource(config_path, loader, self.metrics)
         if not self.source.refresh() or self.source.config is None:
@@ -89,6 +93,14 @@ class Daemon:
         self.vault = self._vault(config)
         self.stop_event = threading.Event()  # set by SIGTERM: no new writes
         self.cycles = 0
+        self.last: reconcile.Summary | None = None
+        # Cycles and drift repairs never write at the same time.
+        self._write_lock = threading.Lock()
+        self._events: queue.Queue[tuple[str, str, Any]] = queue.Queue(maxsize=10000)
+        self.watch = OwnedWatch(self.kube, self._on_event, on_restart=lambda kind, why:
+                                self.metrics.watch_restarts.labels(kind=kind, reason=why).inc()
+                                ) if watch else None
+        self.trigger_token = trigger_token
         self.scheduler = BackgroundScheduler(job_defaults={
             "max_instances": 1, "coalesce": True, "misfire_grace_time": None})
         self.elector: LeaderElector | None = None
@@ -110,10 +122,14 @@ class Daemon:
         return IntervalTrigger(seconds=config.sync.interval,
                                jitter=config.sync.interval * config.sync.jitter)
 
-    def cycle(self) -> None:
+    def cycle(self, only: list[str] | None = None) -> None:
         """One scheduled cycle; never raises (a failed cycle is logged and counted)."""
         if self.stop_event.is_set():
             return
+        with self._write_lock:
+            self._cycle(only)
+
+    def _cycle(self, only: list[str] | None) -> None:
         old = self.source.config
         if self.source.refresh() and self.source.config is not None and old is not None:
             self._apply_new_config(old, self.source.config)
@@ -124,7 +140,8 @@ class Daemon:
             return
         started = time.monotonic()
         try:
-            summary = reconcile.run(config, self.vault, self.kube, cancel=self.stop_event)
+            summary = reconcile.run(config, self.vault, self.kube, cancel=self.stop_event,
+                                    only=only)
         except SyncError as exc:
             self.metrics.observe_error(time.monotonic() - started)
             log.error("cycle_failed", error=str(exc))
@@ -132,11 +149,64 @@ class Daemon:
         finally:
             self.metrics.set_token_ttl(self.vault.token_ttl())
         self.cycles += 1
+        if only is None or self.last is None:
+            self.last = summary  # the desired state drift repairs restore
+        else:
+            reconcile.merge_partial(self.last, summary)
         self.metrics.observe_cycle(summary)
         self.health.cycle_done()
         log.info("cycle", objects=len(summary.objects), writes=summary.writes,
                  failed_entries=len(summary.errors), conflicts=len(summary.conflicts),
                  vault_reads=summary.vault_reads, duration=round(summary.duration, 3))
+
+    # -- drift repair and triggers -------------------------------------------
+
+    def _on_event(self, kind: str, event_type: str, observed: Any) -> None:
+        try:
+            self._events.put_nowait((kind, event_type, observed))
+        except queue.Full:  # a flood: one full cycle covers whatever was dropped
+            self.trigger()
+
+    def _repair_loop(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                kind, event_type, observed = self._events.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if event_type == "RESYNC":
+                self.trigger()
+                continue
+            if self.last is None or (self.elector is not None and not self.elector.is_leader):
+                continue
+            ref = (observed.namespace, observed.name)
+            with self._write_lock:
+                results = reconcile.repair(self.kube, self.last, kind, ref,
+                                           None if event_type == "DELETED" else observed,
+                                           stop=self.stop_event)
+            if results:
+                self.metrics.observe_repairs(results)
+                for result in results:
+                    log.info("drift_repaired", kind=result.kind, namespace=result.namespace,
+                             name=result.name, outcome=result.outcome, reason=result.reason)
+
+    def _http_trigger(self, token: str, only: list[str]) -> tuple[int, str]:
+        assert self.trigger_token is not None
+        if not hmac.compare_digest(token.encode(), self.trigger_token.encode()):
+            return 401, "unauthorized"
+        if only and not _known(self, only):
+            return 400, "unknown credential name"
+        self.metrics.triggers.inc()
+        self.trigger(only or None)
+        log.info("triggered", only=only or "all")
+        return 202, "cycle scheduled"
+
+    def trigger(self, only: list[str] | None = None) -> None:
+        """Run a cycle now (a rotation pipeline calls this right after writing to Vault)."""
+        now = datetime.now().astimezone()
+        if only:
+            self.scheduler.add_job(self.cycle, kwargs={"only": only}, next_run_time=now)
+        elif self.scheduler.running:
+            self.scheduler.modify_job(JOB_ID, next_run_time=now)
 
     def _apply_new_config(self, old: settings.Config, new: settings.Config) -> None:
         if new.vault != old.vault:
@@ -151,7 +221,8 @@ class Daemon:
             signal.signal(sig, lambda *_: self.stop_event.set())
         server = None
         if self._listen:
-            server = health.serve(self._listen[0], self._listen[1], self.metrics, self.health)
+            server = health.serve(self._listen[0], self._listen[1], self.metrics, self.health,
+                                  trigger=self._http_trigger if self.trigger_token else None)
             log.info("listening", address=f"http://{self._listen[0]}:{server.server_port}",
                      paths=["/metrics", "/healthz", "/readyz"])
         self.health.scheduler_alive = lambda: self.scheduler.running
@@ -161,11 +232,16 @@ class Daemon:
         self.scheduler.add_job(self.cycle, self._trigger(self.source.config), id=JOB_ID,
                                next_run_time=datetime.now().astimezone())
         self.scheduler.start()
+        if self.watch:
+            self.watch.start()
+            threading.Thread(target=self._repair_loop, name="repair", daemon=True).start()
         while not self.stop_event.wait(0.5):
             if max_cycles and self.cycles >= max_cycles:
                 break
         log.info("stopping", cycles=self.cycles)
         self.stop_event.set()
+        if self.watch:
+            self.watch.stop()
         self.scheduler.shutdown(wait=True)  # the cycle in flight finishes its current write
         if self.elector:
             self.elector.stop(release=True)
@@ -173,3 +249,8 @@ class Daemon:
             server.shutdown()
         log.info("stopped", cycles=self.cycles)
         return 0
+
+
+def _known(daemon: Daemon, names: list[str]) -> bool:
+    config = daemon.source.config
+    return config is not None and set(names) <= {c.name for c in config.credentials}

@@ -4,16 +4,10 @@ reload (with the ConfigMap symlink swap), SIGTERM, and Lease failover."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import hvac
 import pytest
@@ -22,97 +16,10 @@ from kubernetes import client as k8s
 from devenv import servers
 from tests import seeds
 from tests.conftest import secret_data
+from tests.integration.daemon_helpers import Daemon, http_get, metric, wait_for
 from tests.integration.test_sync import put_s3, s3_entry
 
 pytestmark = pytest.mark.integration
-BIN = Path(sys.executable).parent
-
-
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as resp:  # noqa: S310 - loopback
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def metric(text: str, name: str, labels: str = "") -> float | None:
-    for line in text.splitlines():
-        if line.startswith(name + (("{" + labels) if labels else "")) and not line.startswith("#"):
-            key, _, value = line.rpartition(" ")
-            if labels or key == name:
-                return float(value)
-    return None
-
-
-class Daemon:
-    """A `kserve-vault-sync run` subprocess; stopped by its own pid."""
-
-    def __init__(self, config: Path, devenv: servers.Env, log: Path, *extra: str) -> None:
-        self.port = servers.free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
-        self.log_path = log
-        self.log = log.open("wb")
-        self.proc = subprocess.Popen(
-            [str(BIN / "kserve-vault-sync"), "run", "-c", str(config), "--kubeconfig",
-             devenv.kubeconfig, "--listen", f"127.0.0.1:{self.port}", *extra],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def scrape(self) -> str:
-        try:
-            return _get(self.url + "/metrics")[1]
-        except OSError:  # not listening yet
-            return ""
-
-    def ready(self) -> bool:
-        try:
-            return _get(self.url + "/readyz")[0] == 200
-        except OSError:
-            return False
-
-    def output(self) -> str:
-        if not self.log.closed:
-            self.log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-            self.log.close()
-            # The daemon's log is part of this test's output: scanned by the leak guard.
-            sys.stderr.write(self.log_path.read_text(errors="replace")[-20000:])
-
-
-@pytest.fixture
-def daemons(tmp_path: Path, devenv: servers.Env) -> Iterator[Callable[..., Daemon]]:
-    started: list[Daemon] = []
-
-    def start(config: Path, *extra: str) -> Daemon:
-        d = Daemon(config, devenv, tmp_path / f"daemon-{len(started)}.log", *extra)
-        started.append(d)
-        return d
-    yield start
-    for d in started:
-        d.stop(signal.SIGKILL, timeout=10)
-
-
 def test_daemon_syncs_scrapes_probes_reloads_and_stops(
         daemons: Callable[..., Daemon], bao: hvac.Client, core: k8s.CoreV1Api,
         vault_prefix: str, namespace: str, tmp_path: Path, devenv: servers.Env) -> None:
@@ -129,7 +36,7 @@ def test_daemon_syncs_scrapes_probes_reloads_and_stops(
     (mount / "config.yaml").symlink_to("..data/config.yaml")
     d = daemons(mount / "config.yaml")
     wait_for(d.ready, what="/readyz")
-    assert _get(d.url + "/healthz")[0] == 200
+    assert http_get(d.url + "/healthz")[0] == 200
     wait_for(lambda: secret_data(core, namespace, "s3-secret").get(
         "AWS_SECRET_ACCESS_KEY") == secret, what="first sync")
     text = wait_for(lambda: (t := d.scrape()) and metric(
