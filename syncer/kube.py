@@ -187,6 +187,19 @@ class Kube:
         finally:
             stream.release_conn()
 
+    def list_items(self, path: str) -> list[dict[str, Any]]:
+        """Every object at a collection path (paginated); [] if the kind is not served."""
+        try:
+            return list(self._list(path, None))
+        except KubeError as exc:
+            if exc.status == 404:
+                return []
+            raise
+
+    def merge_patch(self, path: str, body: dict[str, Any], what: str) -> None:
+        self._request("PATCH", path, body=body, content_type="application/merge-patch+json",
+                      what=what)
+
     def request(self, method: str, path: str, *, body: Any = None, what: str = ""
                 ) -> dict[str, Any]:
         """Any other JSON request (Leases); retried like the rest."""

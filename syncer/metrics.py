@@ -70,6 +70,9 @@ class Metrics:
         self.watch_restarts = Counter(f"{PREFIX}_watch_restarts",
                                       "Watches restarted (gone: history compacted; error).",
                                       ["kind", "reason"], registry=r)
+        self.rollouts = Counter(f"{PREFIX}_rollouts_triggered",
+                                "Consumers restarted after a rotation (opt-in per target).",
+                                ["kind"], registry=r)
         self.triggers = Counter(f"{PREFIX}_triggers", "Cycles requested through POST /trigger.",
                                 registry=r)
 
@@ -92,6 +95,8 @@ class Metrics:
             action = _WRITE_ACTIONS.get(obj.outcome)
             if action:
                 self.object_writes.labels(kind=obj.kind, action=action).inc()
+            if obj.outcome == "rolled":
+                self.rollouts.labels(kind=obj.kind).inc()
             if obj.outcome == "updated" and obj.content_changed:
                 self.rotations.labels(kind=obj.kind).inc()
                 for created in {summary.created[c] for c in obj.credentials

@@ -50,6 +50,7 @@ class DesiredSecret:
     held_keys: set[str] = field(default_factory=set)
     adopt: bool = False
     credentials: set[str] = field(default_factory=set)
+    rollout: bool = False  # restart consumers after a rotation (opt-in per target)
 
     @property
     def ref(self) -> Ref:

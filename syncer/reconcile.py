@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from syncer import diff, render, settings
+from syncer import diff, render, rollout, settings
 from syncer.errors import KubeError, SyncError, VaultError
 from syncer.model import (
     DesiredSecret,
@@ -51,6 +51,17 @@ class KubePort(Protocol):
     def create(self, kind: str, namespace: str, body: dict[str, Any]) -> None: ...
     def patch(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> None: ...
     def delete(self, kind: str, namespace: str, name: str) -> None: ...
+    def list_items(self, path: str) -> list[dict[str, Any]]: ...
+    def merge_patch(self, path: str, body: dict[str, Any], what: str) -> None: ...
+
+
+class Rollouts:
+    """Rollout state that outlives a cycle: the rate limit and rotations whose
+    consumers could not all be restarted yet (rate-limited or failed)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.limiter = rollout.RateLimiter(per_minute)
+        self.pending: dict[Ref, rollout.Rotated] = {}
 
 
 @dataclass(frozen=True)
@@ -58,7 +69,9 @@ class ObjectResult:
     kind: str
     namespace: str
     name: str
-    outcome: str  # created | updated | deleted | unchanged | conflict | error | held | skipped
+    # created | updated | deleted | unchanged | conflict | error | held | skipped
+    # | rolled | deferred (a consumer restart, or one postponed by the rate limit)
+    outcome: str
     reason: str = ""
     credentials: tuple[str, ...] = ()
     content_changed: bool = False
@@ -84,7 +97,7 @@ class Summary:
 
     @property
     def writes(self) -> int:
-        return sum(self.counts[k] for k in ("created", "updated", "deleted"))
+        return sum(self.counts[k] for k in ("created", "updated", "deleted", "rolled"))
 
     @property
     def conflicts(self) -> list[ObjectResult]:
@@ -117,7 +130,8 @@ def read_vault(config: settings.Config, vault: VaultPort, only: Iterable[str] | 
 
 
 def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: bool = False,
-        only: Iterable[str] | None = None, cancel: threading.Event | None = None) -> Summary:
+        only: Iterable[str] | None = None, cancel: threading.Event | None = None,
+        rollouts: Rollouts | None = None) -> Summary:
     """Run one cycle and return what happened; never raises for one entry's failure.
 
     Once ``cancel`` is set (SIGTERM) no new write starts; writes in flight finish.
@@ -157,7 +171,17 @@ def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: b
             d, o, available={n for (ns, n) in available if ns == d.namespace}),
         lambda d: kube.get_service_account(d.namespace, d.name)))
 
-    # Phase 3: prune what we own and no entry wants (off by default).
+    # Phase 3: restart consumers of rotated Secrets (targets with rollout: true).
+    rollouts = rollouts or Rollouts(config.sync.rollouts_per_minute)
+    for result in secret_results:
+        desired = rendered.secrets.get((result.namespace, result.name))
+        if result.outcome == "updated" and result.content_changed and desired and \
+                desired.rollout:
+            rollouts.pending[desired.ref] = _rotated(desired, rendered, config)
+    if rollouts.pending and not stop.is_set():
+        summary.objects.extend(_roll(kube, rollouts, now))
+
+    # Phase 4: prune what we own and no entry wants (off by default).
     if prune and not stop.is_set():
         summary.objects.extend(writer.run(_prune_actions(rendered, observed_secrets,
                                                          observed_sas)))
@@ -166,6 +190,57 @@ def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: b
     for error in summary.errors:
         log.error("entry_failed", credential=error.credential, error=error.reason)
     return summary
+
+
+def _rotated(desired: DesiredSecret, rendered: render.Rendered, config: settings.Config
+             ) -> rollout.Rotated:
+    accounts = frozenset(sa.name for sa in rendered.service_accounts.values()
+                         if sa.namespace == desired.namespace and desired.name in sa.secrets)
+    return rollout.Rotated(desired.namespace, desired.name, diff.data_hash(desired), accounts,
+                           storage_spec=desired.name == config.kserve.storage_spec_secret_name)
+
+
+WORKLOADS = {"Deployment": ("/apis/apps/v1/namespaces/{ns}/deployments", rollout.deployment_patch),
+             "InferenceService": ("/apis/serving.kserve.io/v1beta1/namespaces/{ns}/"
+                                  "inferenceservices", rollout.isvc_patch)}
+
+
+def _roll(kube: KubePort, state: Rollouts, now: str) -> list[ObjectResult]:
+    """Bump each consumer once per rotation, within the rate limit; keep the rest pending."""
+    results: list[ObjectResult] = []
+    for ref, rotated in sorted(state.pending.items()):
+        done = True
+        for kind, (path, patch) in WORKLOADS.items():
+            base = path.format(ns=rotated.namespace)
+            try:
+                items = rollout.consumers(kube.list_items(base), kind, rotated)
+            except KubeError as exc:
+                log.warning("rollout_list_failed", kind=kind, namespace=rotated.namespace,
+                            error=str(exc))
+                done = False
+                continue
+            for obj in items:
+                name = (obj.get("metadata") or {}).get("name", "")
+                if not state.limiter.allow():
+                    results.append(ObjectResult(kind, rotated.namespace, name, "deferred",
+                                                "rollout rate limit"))
+                    done = False
+                    continue
+                try:
+                    kube.merge_patch(f"{base}/{name}", patch(rotated, now),
+                                     what=f"roll {kind} {rotated.namespace}/{name}")
+                except KubeError as exc:
+                    results.append(ObjectResult(kind, rotated.namespace, name, "error",
+                                                str(exc)))
+                    done = False
+                    continue
+                log.info("rollout", kind=kind, namespace=rotated.namespace, name=name,
+                         secret=rotated.secret)
+                results.append(ObjectResult(kind, rotated.namespace, name, "rolled",
+                                            f"after rotation of Secret {rotated.secret}"))
+        if done:
+            del state.pending[ref]
+    return results
 
 
 def merge_partial(last: Summary, partial: Summary) -> None:

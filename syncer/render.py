@@ -243,6 +243,7 @@ def _render_target(config: settings.Config, cred: settings.Credential, target: s
         desired = _secret(out, ns, target.secret, target.secret in shared_names)
         desired.credentials.add(cred.name)
         desired.adopt = desired.adopt or target.adopt
+        desired.rollout = desired.rollout or target.rollout
         keys = secret_keys(config, cred)
         if values is None:
             desired.held_keys.update(keys)
@@ -262,6 +263,7 @@ def _render_target(config: settings.Config, cred: settings.Credential, target: s
         desired = _secret(out, ns, config.storage_secret_name(target), True)
         desired.credentials.add(cred.name)
         desired.adopt = desired.adopt or target.adopt
+        desired.rollout = desired.rollout or target.rollout
         keys_out = [sc.key] + (["default", "default_s3"] if sc.default else [])
         if values is None:
             desired.held_keys.update(keys_out)

@@ -101,6 +101,7 @@ class Daemon:
                                 self.metrics.watch_restarts.labels(kind=kind, reason=why).inc()
                                 ) if watch else None
         self.trigger_token = trigger_token
+        self.rollouts = reconcile.Rollouts(config.sync.rollouts_per_minute)
         self.scheduler = BackgroundScheduler(job_defaults={
             "max_instances": 1, "coalesce": True, "misfire_grace_time": None})
         self.elector: LeaderElector | None = None
@@ -141,7 +142,7 @@ class Daemon:
         started = time.monotonic()
         try:
             summary = reconcile.run(config, self.vault, self.kube, cancel=self.stop_event,
-                                    only=only)
+                                    only=only, rollouts=self.rollouts)
         except SyncError as exc:
             self.metrics.observe_error(time.monotonic() - started)
             log.error("cycle_failed", error=str(exc))

@@ -196,6 +196,8 @@ class SyncSettings(Model):
     prune: bool = False
     # Concurrent Kubernetes writes; also the HTTP connection pool size.
     concurrency: int = Field(default=8, ge=1, le=64)
+    # Restarts of consumers (targets with rollout: true), across all namespaces.
+    rollouts_per_minute: int = Field(default=10, ge=1, le=600)
 
 
 class KServeSettings(Model):
@@ -270,6 +272,9 @@ class Target(Model):
     storage_config: StorageConfigTarget | None = None
     # Take over an object (or a storage-config key) that we did not create.
     adopt: bool = False
+    # After a rotation changes this target's Secret, restart the Deployments and
+    # InferenceServices that use it (KServe reads credentials only at pod start).
+    rollout: bool = False
 
     @model_validator(mode="after")
     def _shape(self) -> Target:

@@ -182,20 +182,27 @@ def write_config(tmp_path: Path, devenv: servers.Env) -> WriteConfig:
 
 @pytest.fixture
 def cli(devenv: servers.Env, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str]]:
-    """Run the CLI in-process against the dev environment; returns (exit code, stdout)."""
+        capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., tuple[int, str]]]:
+    """Run the CLI in-process against the dev environment; returns (exit code, output).
+
+    Each call's output is checked for seeded secrets at once, and all of it is
+    written out again at teardown so it stays in the report.
+    """
     from syncer import cli as syncer_cli
 
     for name in ("VAULT_ADDR", "VAULT_TOKEN", "VAULT_NAMESPACE", "VAULT_CACERT"):
         monkeypatch.delenv(name, raising=False)
+    transcript: list[str] = []
 
     def run(command: str, *args: str, echo: bool = True) -> tuple[int, str]:
         extra = [] if command == "validate" else ["--kubeconfig", devenv.kubeconfig]
         code = syncer_cli.main([command, *args, *extra])
         captured = capsys.readouterr()
+        text = captured.out + captured.err
         if echo:  # only `render --reveal` tests pass echo=False
-            # Re-emit so the output stays in the report (and under the leak guard).
-            sys.stdout.write(captured.out)
-            sys.stderr.write(captured.err)
-        return code, captured.out + captured.err
-    return run
+            leaked = _leaks(text)
+            assert not leaked, f"LEAK: seeded secret value(s) {leaked} in CLI output"
+            transcript.append(f"$ kserve-vault-sync {command} {' '.join(args)}\n{text}")
+        return code, text
+    yield run
+    sys.stdout.write("\n".join(transcript))
