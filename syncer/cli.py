@@ -21,7 +21,6 @@ from syncer.kube import Kube, load_api_client
 from syncer.model import (
     ANN_HASH,
     ANN_SOURCE,
-    ANN_SYNCED_AT,
     DesiredSecret,
     DesiredServiceAccount,
 )
@@ -219,67 +218,14 @@ def _run(config: settings.Config, args: argparse.Namespace) -> int:
 
 
 def _status(config: settings.Config, args: argparse.Namespace, out: TextIO) -> int:
-    """Compare what Vault holds now (metadata only) with what each object records."""
+    """Vault's version against the cluster's, drift and conflicts (syncer/status.py)."""
+    from syncer import status
+
     vault, kube = _clients(config, args)
-    namespaces = kube.namespaces()
-    observed = kube.managed_secrets()
-    versions: dict[render.SourceKey, str] = {}
-    for key in render.distinct_sources(config):
-        mount, path, kv_version, pinned = key
-        if kv_version != 2:
-            versions[key] = "-"
-            continue
-        try:
-            current, _ = vault.read_metadata(mount, path)
-            versions[key] = str(pinned or current)
-        except SyncError as exc:
-            versions[key] = f"error: {exc}"
-    rows = [("NAMESPACE", "SECRET", "SOURCE", "VAULT", "CLUSTER", "LAST WRITE", "STATE")]
-    failed = False
-    for cred in config.credentials:
-        key = source_key = render.source_key(config, cred)
-        for target in cred.targets:
-            names, _ = render.resolve_namespaces(target, namespaces)
-            secret_names = [n for n in (target.secret, target.storage_config and
-                                        config.storage_secret_name(target)) if n]
-            for ns in names:
-                for name in secret_names:
-                    obs = observed.get((ns, name))
-                    cluster_version = _version_in(obs.annotations.get(ANN_SOURCE, "") if obs
-                                                  else "", source_key)
-                    state = _state(obs, versions[key], cluster_version)
-                    failed = failed or state not in ("in sync",)
-                    rows.append((ns, name, f"{key[0]}/{key[1]}", versions[key].split(":")[0],
-                                 cluster_version, obs.annotations.get(ANN_SYNCED_AT, "-")
-                                 if obs else "-", state))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)
-    return EXIT_FAILED if failed else EXIT_OK
-
-
-def _version_in(sources: str, key: render.SourceKey) -> str:
-    prefix = f"{key[0]}/{key[1]}"
-    for src in sources.split(","):
-        if src == prefix:
-            return "-"
-        if src.startswith(prefix + "@"):
-            return src.rsplit("@", 1)[1]
-    return "missing"
-
-
-def _state(obs: Any, vault_version: str, cluster_version: str) -> str:
-    if obs is None:
-        return "missing"
-    if vault_version.startswith("error"):
-        return "vault error"
-    if diff.observed_drift(obs):
-        return "drift"
-    if cluster_version == "missing":
-        return "missing"
-    if vault_version not in ("-", cluster_version):
-        return "stale"
-    return "in sync"
+    result = status.rows(config, vault, kube)
+    for line in status.table(result):
+        print(line, file=out)
+    return EXIT_OK if all(r.state == "in sync" for r in result) else EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -321,10 +321,20 @@ class TestModes:
         put_s3(bao, f"{vault_prefix}/s3")
         code, out = cli("status", "-c", str(config))
         assert code == 1 and "stale" in out
+        assert " 2  " in out and " 1  " in out  # Vault at version 2, the cluster at 1
         core.patch_namespaced_secret("s3-secret", namespace,
                                      {"data": {"AWS_ACCESS_KEY_ID": "dGFtcGVyZWQ="}})
         code, out = cli("status", "-c", str(config))
         assert "drift" in out
+        # A hand-made Secret where a target expects ours: a conflict.
+        other = write_config([s3_entry("s3", f"{vault_prefix}/s3", [namespace],
+                                       secret="hand-made")])
+        core.create_namespaced_secret(namespace, k8s.V1Secret(
+            metadata=k8s.V1ObjectMeta(name="hand-made"), string_data={"x": "y"}))
+        code, out = cli("status", "-c", str(other))
+        assert code == 1
+        assert [line for line in out.splitlines() if "hand-made" in line][0].endswith(
+            "yes       conflict")
 
 
 class TestVaultAuth:
