@@ -134,8 +134,51 @@ def _http_ok(url: str, token: str | None = None, ca: Path | None = None) -> bool
 
 
 def _record(state: Env, name: str, proc: subprocess.Popen[bytes]) -> None:
-    state.processes[name] = {"pid": proc.pid, "argv0": str(proc.args[0])}  # type: ignore[index]
+    argv = [str(a) for a in proc.args]  # type: ignore[union-attr]
+    state.processes[name] = {"pid": proc.pid, "argv0": argv[0], "argv": argv}
     _save(state)
+
+
+def _stop_pid(pid: int, argv0: str) -> None:
+    """SIGTERM, wait up to 15 s, then SIGKILL; only if the pid still runs ``argv0``."""
+    if not _alive_and_ours(pid, argv0):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _alive_and_ours(pid, argv0):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.1)
+    if _alive_and_ours(pid, argv0):
+        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def stop_server(folder: Path, name: str) -> None:
+    """Stop one server (fault injection: the API server goes away)."""
+    state = load(folder.resolve())
+    proc = state.processes[name]
+    _stop_pid(int(proc["pid"]), str(proc["argv0"]))  # type: ignore[call-overload]
+
+
+def start_server(folder: Path, name: str) -> None:
+    """Start a stopped server again with its recorded command line; wait until ready."""
+    folder = folder.resolve()
+    state = load(folder)
+    argv = [str(a) for a in state.processes[name]["argv"]]  # type: ignore[attr-defined]
+    env = None
+    if name == "openbao":
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+    proc = _spawn(name, argv, folder, env=env)
+    _record(state, name, proc)
+    checks = {
+        "etcd": lambda: _http_ok(f"{state.etcd_url}/health"),
+        "kube-apiserver": lambda: _http_ok(f"{state.apiserver_url}/readyz", state.admin_token,
+                                           Path(state.ca_cert)),
+        "openbao": lambda: _http_ok(f"{state.vault_addr}/v1/sys/health"),
+    }
+    _wait_ready(name, proc, checks[name], folder)
 
 
 def _save(state: Env) -> None:
@@ -280,16 +323,7 @@ def down(folder: Path, quiet: bool = False) -> list[int]:
         pid, argv0 = int(proc["pid"]), str(proc["argv0"])  # type: ignore[call-overload]
         if not _alive_and_ours(pid, argv0):
             continue
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and _alive_and_ours(pid, argv0):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            time.sleep(0.1)
-        if _alive_and_ours(pid, argv0):
-            os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+        _stop_pid(pid, argv0)
         stopped.append(pid)
         if not quiet:
             _log(f"stopped {name} (pid {pid})")

@@ -182,7 +182,9 @@ class Kube:
                     raise KubeError(f"watch {plural}: {short(obj.get('message', ''))}",
                                     status=obj.get("code"), reason=obj.get("reason", ""))
                 yield event.get("type", ""), obj
-        except (OSError, ValueError) as exc:
+        except KubeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - urllib3 ProtocolError is no OSError
             raise KubeError(f"watch {plural}: stream broken ({type(exc).__name__})") from None
         finally:
             stream.release_conn()

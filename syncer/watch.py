@@ -70,8 +70,8 @@ class OwnedWatch:
                     if self._stop.is_set():
                         return
                 backoff = 0.5  # the server ended the watch normally: resume
-            except KubeError as exc:
-                if exc.status == 410:
+            except Exception as exc:  # noqa: BLE001 - this thread must never die
+                if isinstance(exc, KubeError) and exc.status == 410:
                     log.info("watch_expired", kind=kind)
                     self._on_restart(kind, "gone")
                     version = ""

@@ -333,7 +333,7 @@ class TestModes:
             metadata=k8s.V1ObjectMeta(name="hand-made"), string_data={"x": "y"}))
         code, out = cli("status", "-c", str(other))
         assert code == 1
-        assert [line for line in out.splitlines() if "hand-made" in line][0].endswith(
+        assert next(line for line in out.splitlines() if "hand-made" in line).endswith(
             "yes       conflict")
 
 
