@@ -76,8 +76,13 @@ def observed_drift(observed: ObservedSecret) -> bool:
     return _hash({k: observed.key_digests[k] for k in keys}, {}) != recorded
 
 
-def _sources(desired: DesiredSecret) -> str:
-    return ",".join(sorted({kv.source for kv in desired.keys.values()}))
+def _sources(desired: DesiredSecret, kept: str = "") -> str:
+    """``mount/path@version`` of every key we write, plus the recorded sources of
+    paths we keep as they are (a held entry's keys in a shared Secret)."""
+    new = {kv.source for kv in desired.keys.values()}
+    paths = {s.split("@", 1)[0] for s in new}
+    old = {s for s in kept.split(",") if s and s.split("@", 1)[0] not in paths}
+    return ",".join(sorted(new | old))
 
 
 def _labels() -> dict[str, str]:
@@ -85,10 +90,10 @@ def _labels() -> dict[str, str]:
 
 
 def _our_annotations(desired: DesiredSecret, now: str, managed_keys: set[str] | None,
-                     content_hash: str | None = None) -> dict[str, str]:
+                     content_hash: str | None = None, kept_sources: str = "") -> dict[str, str]:
     ann = {
         ANN_HASH: content_hash or data_hash(desired),
-        ANN_SOURCE: _sources(desired),
+        ANN_SOURCE: _sources(desired, kept_sources),
         ANN_CREDENTIALS: ",".join(sorted(desired.credentials)),
         ANN_SYNCED_AT: now,
         ANN_OWNERSHIP: "keys" if managed_keys is not None else "object",
@@ -188,7 +193,8 @@ def _diff_shared(desired: DesiredSecret, observed: ObservedSecret, *, now: str,
     covered = {k: kv.value.sha for k, kv in mine.keys.items()}
     covered.update({k: observed.key_digests[k] for k in managed_after - written
                     if k in observed.key_digests})
-    ours = _our_annotations(mine, now, managed_after, _hash(covered, {}))
+    kept = observed.annotations.get(ANN_SOURCE, "") if managed_after - written else ""
+    ours = _our_annotations(mine, now, managed_after, _hash(covered, {}), kept)
     meta_stale = not observed.managed or any(
         observed.annotations.get(k) != ours[k]
         for k in (ANN_HASH, ANN_SOURCE, ANN_CREDENTIALS, ANN_MANAGED_KEYS, ANN_OWNERSHIP))
