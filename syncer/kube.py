@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -219,13 +219,23 @@ class Kube:
                 or bool(meta.get("deletionTimestamp")))
         return out
 
-    def managed_secrets(self) -> dict[Ref, ObservedSecret]:
-        return {(o.namespace, o.name): o for o in map(observed_secret,
-                                                       self._list("/api/v1/secrets", SELECTOR))}
+    def _managed(self, plural: str, namespaces: Iterable[str] | None) -> Iterator[dict[str, Any]]:
+        """One cluster-wide list, or (namespace-scoped RBAC) one list per namespace."""
+        if namespaces is None:
+            yield from self._list(f"/api/v1/{plural}", SELECTOR)
+            return
+        for ns in sorted(set(namespaces)):
+            yield from self._list(_path(plural, ns), SELECTOR)
 
-    def managed_service_accounts(self) -> dict[Ref, ObservedServiceAccount]:
+    def managed_secrets(self, namespaces: Iterable[str] | None = None
+                        ) -> dict[Ref, ObservedSecret]:
+        return {(o.namespace, o.name): o
+                for o in map(observed_secret, self._managed("secrets", namespaces))}
+
+    def managed_service_accounts(self, namespaces: Iterable[str] | None = None
+                                 ) -> dict[Ref, ObservedServiceAccount]:
         return {(o.namespace, o.name): o for o in map(
-            observed_service_account, self._list("/api/v1/serviceaccounts", SELECTOR))}
+            observed_service_account, self._managed("serviceaccounts", namespaces))}
 
     def get_secret(self, namespace: str, name: str) -> ObservedSecret | None:
         try:

@@ -43,8 +43,10 @@ class VaultPort(Protocol):
 
 class KubePort(Protocol):
     def namespaces(self) -> dict[str, render.Namespace]: ...
-    def managed_secrets(self) -> dict[Ref, ObservedSecret]: ...
-    def managed_service_accounts(self) -> dict[Ref, ObservedServiceAccount]: ...
+    def managed_secrets(self, namespaces: Iterable[str] | None = None
+                        ) -> dict[Ref, ObservedSecret]: ...
+    def managed_service_accounts(self, namespaces: Iterable[str] | None = None
+                                 ) -> dict[Ref, ObservedServiceAccount]: ...
     def get_secret(self, namespace: str, name: str) -> ObservedSecret | None: ...
     def get_service_account(self, namespace: str, name: str
                             ) -> ObservedServiceAccount | None: ...
@@ -113,6 +115,14 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def target_namespaces(config: settings.Config, namespaces: dict[str, render.Namespace]
+                      ) -> set[str]:
+    """Every namespace any target writes to (what namespace-scoped RBAC must cover).
+    All entries, not only an --only subset, so prune never misses one."""
+    return {ns for cred in config.credentials for target in cred.targets
+            for ns in render.resolve_namespaces(target, namespaces)[0]}
+
+
 def read_vault(config: settings.Config, vault: VaultPort, only: Iterable[str] | None
                ) -> tuple[dict[render.SourceKey, VaultData | str], int]:
     """Each distinct path once. A failure becomes that path's error text."""
@@ -149,8 +159,10 @@ def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: b
         got = vault_data.get(render.source_key(config, cred))
         if isinstance(got, VaultData) and got.created_time:
             summary.created[cred.name] = got.created_time
-    observed_secrets = kube.managed_secrets()
-    observed_sas = kube.managed_service_accounts()
+    # Namespace-scoped RBAC: list only where targets are (no cluster-wide Secret access).
+    scope = target_namespaces(config, namespaces) if config.sync.namespace_scoped else None
+    observed_secrets = kube.managed_secrets(scope)
+    observed_sas = kube.managed_service_accounts(scope)
     prune = config.sync.prune and only_set is None
     now = _now()
     writer = _Writer(kube, config.sync.concurrency, stop)

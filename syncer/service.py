@@ -99,7 +99,7 @@ class Daemon:
         self._events: queue.Queue[tuple[str, str, Any]] = queue.Queue(maxsize=10000)
         self.watch = OwnedWatch(self.kube, self._on_event, on_restart=lambda kind, why:
                                 self.metrics.watch_restarts.labels(kind=kind, reason=why).inc()
-                                ) if watch else None
+                                ) if watch and not config.sync.namespace_scoped else None
         self.trigger_token = trigger_token
         self.rollouts = reconcile.Rollouts(config.sync.rollouts_per_minute)
         self.scheduler = BackgroundScheduler(job_defaults={

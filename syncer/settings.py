@@ -196,6 +196,10 @@ class SyncSettings(Model):
     prune: bool = False
     # Concurrent Kubernetes writes; also the HTTP connection pool size.
     concurrency: int = Field(default=8, ge=1, le=64)
+    # List (and so need RBAC) only in target namespaces instead of cluster-wide:
+    # grant RoleBindings per namespace (manifests/namespaced). The watch is then
+    # off and drift is repaired each interval.
+    namespace_scoped: bool = False
     # Restarts of consumers (targets with rollout: true), across all namespaces.
     rollouts_per_minute: int = Field(default=10, ge=1, le=600)
 

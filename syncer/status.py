@@ -8,12 +8,14 @@ plus a GET only for an expected Secret that is not in it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 from syncer import diff, render, settings
 from syncer.errors import SyncError
 from syncer.model import ANN_SOURCE, ANN_SYNCED_AT, ObservedSecret, Ref
+from syncer.reconcile import target_namespaces
 
 HEADER = ("NAMESPACE", "SECRET", "CREDENTIAL", "SOURCE", "VAULT", "CLUSTER", "LAST WRITE",
           "DRIFT", "CONFLICT", "STATE")
@@ -25,7 +27,8 @@ class StatusVault(Protocol):
 
 class StatusKube(Protocol):
     def namespaces(self) -> dict[str, render.Namespace]: ...
-    def managed_secrets(self) -> dict[Ref, ObservedSecret]: ...
+    def managed_secrets(self, namespaces: Iterable[str] | None = None
+                        ) -> dict[Ref, ObservedSecret]: ...
     def get_secret(self, namespace: str, name: str) -> ObservedSecret | None: ...
 
 
@@ -85,7 +88,8 @@ def _conflict(obs: ObservedSecret | None, keys: list[str], shared: bool) -> bool
 
 def rows(config: settings.Config, vault: StatusVault, kube: StatusKube) -> list[Row]:
     namespaces = kube.namespaces()
-    observed = kube.managed_secrets()
+    scope = target_namespaces(config, namespaces) if config.sync.namespace_scoped else None
+    observed = kube.managed_secrets(scope)
     versions = _vault_versions(config, vault)
     shared_names = {config.kserve.storage_spec_secret_name}
     out: list[Row] = []

@@ -1,0 +1,102 @@
+"""Least privilege with namespace-scoped RBAC (manifests/namespaced): the syncer's
+ServiceAccount can do what it needs in its target namespace and cannot read
+Secrets anywhere else - asked of the real RBAC authorizer, then proven by a sync
+that runs as that ServiceAccount with `sync.namespaceScoped: true`."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import hvac
+import pytest
+import yaml
+from kubernetes import client as k8s
+
+from devenv import servers
+from tests.conftest import secret_data
+from tests.integration.test_sync import put_s3, s3_entry
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def allowed(kube_api: k8s.ApiClient, user: str, verb: str, resource: str,
+            namespace: str | None) -> bool:
+    review = k8s.AuthorizationV1Api(kube_api).create_subject_access_review({
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "spec": {"user": user, "groups": ["system:serviceaccounts"],
+                 "resourceAttributes": {"verb": verb, "resource": resource,
+                                        "namespace": namespace or ""}}})
+    return bool(review.status.allowed)
+
+
+def test_namespace_scoped_rbac(kube_api: k8s.ApiClient, core: k8s.CoreV1Api, bao: hvac.Client,
+                               devenv: servers.Env, vault_prefix: str, namespace: str,
+                               tmp_path: Path) -> None:
+    home = f"kvs-scoped-{secrets.token_hex(3)}"
+    rendered = subprocess.run([str(BIN / "kubectl"), "kustomize",
+                               str(ROOT / "manifests/namespaced")], capture_output=True,
+                              text=True, check=True).stdout
+    docs = []
+    for doc in yaml.safe_load_all(rendered):
+        text = yaml.safe_dump(doc).replace("kserve-vault-sync-target", f"{home}-target") \
+            .replace("kserve-vault-sync-namespaces", f"{home}-namespaces") \
+            .replace("namespace: kserve-vault-sync", f"namespace: {home}") \
+            .replace("namespace: team-a", f"namespace: {namespace}")
+        moved = yaml.safe_load(text)
+        if moved["kind"] == "Namespace":
+            moved["metadata"]["name"] = home
+        docs.append(moved)
+    subprocess.run([str(BIN / "kubectl"), "--kubeconfig", devenv.kubeconfig, "apply", "-f", "-"],
+                   input=yaml.safe_dump_all(docs), text=True, check=True, capture_output=True)
+    user = f"system:serviceaccount:{home}:kserve-vault-sync"
+    elsewhere = f"{namespace}-other"
+    core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=elsewhere)))
+
+    for verb in ("list", "get", "create", "patch"):
+        assert allowed(kube_api, user, verb, "secrets", namespace), verb
+        assert allowed(kube_api, user, verb, "serviceaccounts", namespace), verb
+    for verb in ("get", "list", "watch"):
+        assert not allowed(kube_api, user, verb, "secrets", elsewhere), verb
+        assert not allowed(kube_api, user, verb, "secrets", None), f"cluster-wide {verb}"
+    assert not allowed(kube_api, user, "update", "secrets", namespace)  # patch suffices
+    assert not allowed(kube_api, user, "create", "namespaces", None)
+    assert allowed(kube_api, user, "list", "namespaces", None)
+
+    token = core.create_namespaced_service_account_token(
+        "kserve-vault-sync", home, k8s.AuthenticationV1TokenRequest(
+            spec=k8s.V1TokenRequestSpec(audiences=[]))).status.token
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": devenv.apiserver_url,
+                                               "certificate-authority": devenv.ca_cert}}],
+        "users": [{"name": "u", "user": {"token": token}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    put_s3(bao, f"{vault_prefix}/s3")
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps({
+        "vault": {"address": devenv.vault_addr,
+                  "auth": {"method": "token", "token": devenv.vault_token}},
+        "sync": {"namespaceScoped": True},
+        "credentials": [s3_entry("s3", f"{vault_prefix}/s3", [namespace],
+                                 storageConfig={"key": "m"})]}))
+    args = [str(BIN / "kserve-vault-sync"), "once", "-c", str(config), "--kubeconfig",
+            str(kubeconfig)]
+    first = subprocess.run(args, capture_output=True, text=True, check=False)
+    print(first.stdout, first.stderr)
+    assert first.returncode == 0
+    assert secret_data(core, namespace, "s3-secret")
+    second = subprocess.run(args, capture_output=True, text=True, check=False)
+    assert second.returncode == 0 and "3 unchanged" in second.stdout, second.stdout
+    # Without namespaceScoped the cluster-wide list is refused: a clear failure.
+    config.write_text(config.read_text().replace('"namespaceScoped": true',
+                                                 '"namespaceScoped": false'))
+    refused = subprocess.run(args, capture_output=True, text=True, check=False)
+    assert refused.returncode == 1
+    assert "HTTP 403 Forbidden" in refused.stderr
