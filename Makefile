@@ -25,6 +25,7 @@ lint: venv
 # so a first build prints its own progress instead of sitting inside a test.
 build-controlplane: venv
 	$(BIN)/python -m devenv build
+	$(BIN)/python -m devenv tools
 
 test: lint build-controlplane
 	$(BIN)/python -m pytest -ra --durations=15

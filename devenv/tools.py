@@ -103,7 +103,9 @@ def _install(source: Path, target: Path) -> None:
     # Copy then rename so an interrupted run never leaves half a file in the cache.
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
-    shutil.copy2(source, partial)
+    partial.unlink(missing_ok=True)
+    shutil.copyfile(source, partial)
+    partial.chmod(0o755 if os.access(source, os.X_OK) else 0o644)  # module cache files are 0444
     partial.replace(target)
 
 
