@@ -48,14 +48,11 @@ class GoTool:
     ldflags: str  # stamps the version the upstream release build would
 
 
-PROMTOOL = GoTool(
-    "promtool", "github.com/prometheus/prometheus/cmd/promtool", "github.com/prometheus/prometheus",
-    PROMETHEUS_VERSION, "-X github.com/prometheus/common/version.Version=3.16.0",
-)
-HELM = GoTool(
-    "helm", "helm.sh/helm/v3/cmd/helm", "helm.sh/helm/v3",
-    HELM_VERSION, f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
-)
+PROMTOOL = GoTool("promtool", "github.com/prometheus/prometheus/cmd/promtool",
+                  "github.com/prometheus/prometheus", PROMETHEUS_VERSION,
+                  "-X github.com/prometheus/common/version.Version=3.16.0")
+HELM = GoTool("helm", "helm.sh/helm/v3/cmd/helm", "helm.sh/helm/v3", HELM_VERSION,
+              f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}")
 
 
 def tools_dir() -> Path:
@@ -74,10 +71,7 @@ def _locked(name: str) -> Iterator[None]:
         except BlockingIOError:
             _log(f"another process is preparing {name}; waiting for it")
             fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+        yield  # closing the file releases the lock, even on an exception
 
 
 def _run(cmd: list[str], cwd: Path, what: str, env: dict[str, str] | None = None) -> None:
@@ -236,7 +230,7 @@ def docker_compose() -> Path | None:
             _run(install, Path(tmp), "apt-get install docker-compose", env)
         found = _compose_on_machine()
     if found is None:
-        _log("apt-get installed docker-compose but `docker-compose version` does not work")
+        _log("apt-get installed docker-compose but `docker-compose version` fails")
     return found
 
 
