@@ -115,6 +115,30 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _list_per_namespace(kube: KubePort, scope: set[str], rendered: render.Rendered,
+                        summary: Summary) -> tuple[dict[Ref, ObservedSecret],
+                                                   dict[Ref, ObservedServiceAccount]]:
+    """Namespace-scoped RBAC: list only where targets are. A namespace we may not
+    read (a missing RoleBinding, say) fails its own objects; the others sync."""
+    secrets: dict[Ref, ObservedSecret] = {}
+    accounts: dict[Ref, ObservedServiceAccount] = {}
+    for ns in sorted(scope):
+        try:
+            secrets.update(kube.managed_secrets([ns]))
+            accounts.update(kube.managed_service_accounts([ns]))
+        except KubeError as exc:
+            if exc.transient:
+                raise  # the API server itself is in trouble: fail the cycle
+            log.error("namespace_unreadable", namespace=ns, error=str(exc))
+            for table in (rendered.secrets, rendered.service_accounts):
+                for ref in [r for r in table if r[0] == ns]:
+                    obj = table.pop(ref)
+                    summary.objects.append(ObjectResult(
+                        _kind(obj), ns, ref[1], "error", str(exc),
+                        tuple(sorted(obj.credentials))))
+    return secrets, accounts
+
+
 def target_namespaces(config: settings.Config, namespaces: dict[str, render.Namespace]
                       ) -> set[str]:
     """Every namespace any target writes to (what namespace-scoped RBAC must cover).
@@ -159,11 +183,13 @@ def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: b
         got = vault_data.get(render.source_key(config, cred))
         if isinstance(got, VaultData) and got.created_time:
             summary.created[cred.name] = got.created_time
-    # Namespace-scoped RBAC: list only where targets are (no cluster-wide Secret access).
-    scope = target_namespaces(config, namespaces) if config.sync.namespace_scoped else None
-    observed_secrets = kube.managed_secrets(scope)
-    observed_sas = kube.managed_service_accounts(scope)
-    prune = config.sync.prune and only_set is None
+    if config.sync.namespace_scoped:
+        observed_secrets, observed_sas = _list_per_namespace(
+            kube, target_namespaces(config, namespaces), rendered, summary)
+    else:
+        observed_secrets = kube.managed_secrets()
+        observed_sas = kube.managed_service_accounts()
+    prune = config.sync.prune and only_set is None and not summary.errors
     now = _now()
     writer = _Writer(kube, config.sync.concurrency, stop)
 
