@@ -14,6 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from syncer import render
 from syncer.model import VaultData
@@ -237,3 +240,33 @@ def test_redacted_reprs() -> None:
     text = repr(out)
     assert seeds.AWS_SECRET_ACCESS_KEY not in text and seeds.HF_TOKEN not in text
     assert "<redacted sha256:" in text
+
+
+VALUES = st.one_of(st.text(max_size=40), st.integers(), st.booleans(), st.none(),
+                   st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2))
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["ak", "sk", "other", ""]), VALUES, max_size=4),
+       st.sampled_from(["", "s3: {endpoint: 'h:1', useHttps: false}", "s3: {region: r}"]))
+def test_fuzzed_vault_data_never_renders_partial(values: dict[str, Any], s3: str) -> None:
+    """Whatever Vault holds, render either writes every key of the entry with a
+    non-empty, unpadded string value, or holds the entry and says why."""
+    text = one_s3(target="{namespaces: [a], secret: s3-secret, serviceAccount: sa, "
+                         "storageConfig: {key: k}}").replace("s3: {}", s3 or "s3: {}")
+    strings = {k: SecretValue(v) for k, v in values.items() if isinstance(v, str)}
+    others = frozenset(k for k, v in values.items() if not isinstance(v, str))
+    out = render.render(parse(text), namespaces=namespaces("a"), vault={
+        ("secret", "p/s3", 2, None): VaultData("secret", "p/s3", 1, strings,
+                                               non_string_keys=others)})
+    secret = out.secrets[("a", "s3-secret")]
+    if out.errors:
+        assert not secret.keys and not out.secrets[("a", "storage-config")].keys
+        assert all("credentials[0] (s3)" in e.reason for e in out.errors)
+    else:
+        assert set(secret.keys) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+        for kv in secret.keys.values():
+            text_value = kv.value.reveal()
+            assert text_value and text_value == text_value.strip()
+        spec = json.loads(out.secrets[("a", "storage-config")].keys["k"].value.reveal())
+        assert all(isinstance(v, str) for v in spec.values())
