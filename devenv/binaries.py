@@ -113,13 +113,15 @@ def _fetch_mod(module: str, version: str) -> str:
     return text
 
 
-def _run_go(args: list[str], cwd: Path, what: str) -> None:
-    """Run a go command, printing a heartbeat so a minutes-long build shows progress."""
-    _log(f"{what}: go {' '.join(args)}")
+def run_logged(cmd: list[str], cwd: Path, what: str, env: dict[str, str] | None = None
+               ) -> None:
+    """Run a build command into cwd/build.log, printing a heartbeat so a
+    minutes-long build shows progress; on failure raise with the log's tail."""
+    _log(f"{what}: {' '.join(cmd)}")
     start = time.monotonic()
     log_path = cwd / "build.log"
     with log_path.open("ab") as log:
-        proc = subprocess.Popen(["go", *args], cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
         while True:
             try:
                 rc = proc.wait(timeout=30)
@@ -167,10 +169,10 @@ def build(version: str = K8S_VERSION) -> None:
             'package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\n'
             "func main() { etcdmain.Main(os.Args) }\n"
         )
-        _run_go(["mod", "tidy"], work, "resolve modules")
-        _run_go(["build", "-o", str(work / "kube-apiserver"),
+        run_logged(["go", "mod", "tidy"], work, "resolve modules")
+        run_logged(["go", "build", "-o", str(work / "kube-apiserver"),
                  "k8s.io/kubernetes/cmd/kube-apiserver"], work, "build kube-apiserver")
-        _run_go(["build", "-o", str(work / "etcd"), "./cmd/etcd"], work, "build etcd")
+        run_logged(["go", "build", "-o", str(work / "etcd"), "./cmd/etcd"], work, "build etcd")
         for name in ("kube-apiserver", "etcd"):
             # Copy then rename so an interrupted build never leaves half a binary in the cache.
             partial = target / f".{name}.partial"

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from devenv.binaries import _log
+from devenv.binaries import _log, run_logged
 
 # The pins. Prometheus' Go module numbers 3.Y.Z as v0.3YY.Z.
 PROMETHEUS_VERSION = "v0.316.0"  # Prometheus 3.16.0
@@ -74,25 +74,6 @@ def _locked(name: str) -> Iterator[None]:
         yield  # closing the file releases the lock, even on an exception
 
 
-def _run(cmd: list[str], cwd: Path, what: str, env: dict[str, str] | None = None) -> None:
-    """Run a command, printing a heartbeat so a minutes-long build shows progress."""
-    _log(f"{what}: {' '.join(cmd)}")
-    start = time.monotonic()
-    log_path = cwd / "build.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        while True:
-            try:
-                rc = proc.wait(timeout=30)
-                break
-            except subprocess.TimeoutExpired:
-                _log(f"  ... {what} still running ({time.monotonic() - start:.0f}s)")
-    if rc != 0:
-        tail = log_path.read_text(errors="replace").splitlines()[-30:]
-        raise RuntimeError(f"{what} failed (exit {rc}); last lines:\n" + "\n".join(tail))
-    _log(f"{what}: done in {time.monotonic() - start:.0f}s")
-
-
 def _install(source: Path, target: Path) -> None:
     # Copy then rename so an interrupted run never leaves half a file in the cache.
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -115,9 +96,10 @@ def _build_wrapper(tool: GoTool, work: Path, env: dict[str, str]) -> None:
         f"module kvs/tools/{tool.name}\n\ngo 1.22\n\nrequire {tool.module} {tool.version}\n")
     (work / "tools.go").write_text(
         f'//go:build tools\n\npackage tools\n\nimport _ "{tool.package}"\n')
-    _run(["go", "mod", "tidy"], work, f"resolve {tool.name} modules", env)
-    _run(["go", "build", f"-ldflags={tool.ldflags}", "-o", str(work.parent / "bin" / tool.name),
-          tool.package], work, f"build {tool.name} (wrapper module)", env)
+    run_logged(["go", "mod", "tidy"], work, f"resolve {tool.name} modules", env)
+    out = str(work.parent / "bin" / tool.name)
+    run_logged(["go", "build", f"-ldflags={tool.ldflags}", "-o", out, tool.package], work,
+               f"build {tool.name} (wrapper module)", env)
 
 
 def go_tool(tool: GoTool) -> Path:
@@ -137,7 +119,7 @@ def go_tool(tool: GoTool) -> Path:
             try:
                 install = ["go", "install", f"-ldflags={tool.ldflags}",
                            f"{tool.package}@{tool.version}"]
-                _run(install, work, f"build {tool.name}", env)
+                run_logged(install, work, f"build {tool.name}", env)
             except RuntimeError as exc:
                 if "replace directives" not in str(exc):
                     raise
@@ -223,11 +205,11 @@ def docker_compose() -> Path | None:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "docker-compose"]
         try:
-            _run(install, Path(tmp), "apt-get install docker-compose", env)
+            run_logged(install, Path(tmp), "apt-get install docker-compose", env)
         except RuntimeError:
             _log("retrying after apt-get update")
-            _run(["apt-get", "update", "-qq"], Path(tmp), "apt-get update", env)
-            _run(install, Path(tmp), "apt-get install docker-compose", env)
+            run_logged(["apt-get", "update", "-qq"], Path(tmp), "apt-get update", env)
+            run_logged(install, Path(tmp), "apt-get install docker-compose", env)
         found = _compose_on_machine()
     if found is None:
         _log("apt-get installed docker-compose but `docker-compose version` fails")

@@ -116,6 +116,38 @@ def secret_data(core: k8s.CoreV1Api, namespace: str, name: str) -> dict[str, str
     return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
 
 
+def sa_token(core: k8s.CoreV1Api, namespace: str, name: str) -> str:
+    """A token for a ServiceAccount, issued by the API server (TokenRequest)."""
+    request = k8s.AuthenticationV1TokenRequest(spec=k8s.V1TokenRequestSpec(audiences=[]))
+    token: str = core.create_namespaced_service_account_token(name, namespace, request
+                                                              ).status.token
+    return token
+
+
+def sa_kubeconfig(core: k8s.CoreV1Api, devenv: servers.Env, namespace: str, name: str,
+                  path: Path) -> Path:
+    """A kubeconfig that acts as that ServiceAccount (for RBAC tests)."""
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": devenv.apiserver_url,
+                                               "certificate-authority": devenv.ca_cert}}],
+        "users": [{"name": "u", "user": {"token": sa_token(core, namespace, name)}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    return path
+
+
+def enable_kubernetes_auth(bao: hvac.Client, devenv: servers.Env, mount: str, *,
+                           namespace: str, service_account: str, policies: list[str]) -> None:
+    """OpenBao's kubernetes auth at ``mount``, reviewing tokens with this API server."""
+    bao.sys.enable_auth_method("kubernetes", path=mount)
+    bao.write(f"auth/{mount}/config", kubernetes_host=devenv.apiserver_url,
+              kubernetes_ca_cert=Path(devenv.ca_cert).read_text(),
+              token_reviewer_jwt=devenv.admin_token, disable_local_ca_jwt=True)
+    bao.write(f"auth/{mount}/role/syncer", bound_service_account_names=[service_account],
+              bound_service_account_namespaces=[namespace], token_policies=policies,
+              token_ttl="10m")
+
+
 class AuditLog:
     """Counts requests from the API server's own audit log."""
 

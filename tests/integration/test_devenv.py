@@ -15,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from devenv import binaries, servers
 from tests import seeds
-from tests.conftest import AuditLog
+from tests.conftest import AuditLog, enable_kubernetes_auth
 
 pytestmark = pytest.mark.integration
 
@@ -76,13 +76,8 @@ class TestOpenBao:
         """OpenBao's kubernetes auth logs in with a ServiceAccount token issued here:
         OpenBao sends a TokenReview to this kube-apiserver (the round trip)."""
         mount = f"k8s-{namespace[-6:]}"
-        bao.sys.enable_auth_method("kubernetes", path=mount)
-        bao.write(f"auth/{mount}/config", kubernetes_host=devenv.apiserver_url,
-                  kubernetes_ca_cert=Path(devenv.ca_cert).read_text(),
-                  token_reviewer_jwt=devenv.admin_token, disable_local_ca_jwt=True)
-        bao.write(f"auth/{mount}/role/syncer", bound_service_account_names=["syncer"],
-                  bound_service_account_namespaces=[namespace], token_policies=["default"],
-                  token_ttl="10m")
+        enable_kubernetes_auth(bao, devenv, mount, namespace=namespace,
+                               service_account="syncer", policies=["default"])
         token = _sa_token(core, namespace, "syncer")
         client = hvac.Client(url=devenv.vault_addr)
         login = client.auth.kubernetes.login(role="syncer", jwt=token, mount_point=mount)

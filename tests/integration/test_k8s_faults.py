@@ -19,7 +19,7 @@ from kubernetes import client as k8s
 
 from devenv import servers
 from tests import seeds
-from tests.conftest import WriteConfig, secret_data
+from tests.conftest import WriteConfig, sa_kubeconfig, secret_data
 from tests.integration.daemon_helpers import Daemon, metric, wait_for
 from tests.integration.test_sync import hf_entry, put_s3, s3_entry
 
@@ -54,16 +54,8 @@ def test_forbidden_in_one_namespace_only(kube_api: k8s.ApiClient, core: k8s.Core
         "metadata": {"name": "syncer"}, "subjects": subject,
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                     "name": f"{namespace}-target"}})
-    token = core.create_namespaced_service_account_token(
-        "syncer", home, k8s.AuthenticationV1TokenRequest(
-            spec=k8s.V1TokenRequestSpec(audiences=[]))).status.token
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": devenv.apiserver_url,
-                                               "certificate-authority": devenv.ca_cert}}],
-        "users": [{"name": "u", "user": {"token": token}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    kubeconfig = sa_kubeconfig(core, devenv, home, "syncer",
+                               tmp_path / "kubeconfig")
     put_s3(bao, f"{vault_prefix}/s3")
     config = tmp_path / "c.yaml"
     config.write_text(json.dumps({

@@ -17,7 +17,7 @@ import yaml
 from kubernetes import client as k8s
 
 from devenv import servers
-from tests.conftest import secret_data
+from tests.conftest import sa_kubeconfig, secret_data
 from tests.integration.test_sync import put_s3, s3_entry
 
 pytestmark = pytest.mark.integration
@@ -68,16 +68,8 @@ def test_namespace_scoped_rbac(kube_api: k8s.ApiClient, core: k8s.CoreV1Api, bao
     assert not allowed(kube_api, user, "create", "namespaces", None)
     assert allowed(kube_api, user, "list", "namespaces", None)
 
-    token = core.create_namespaced_service_account_token(
-        "kserve-vault-sync", home, k8s.AuthenticationV1TokenRequest(
-            spec=k8s.V1TokenRequestSpec(audiences=[]))).status.token
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": devenv.apiserver_url,
-                                               "certificate-authority": devenv.ca_cert}}],
-        "users": [{"name": "u", "user": {"token": token}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    kubeconfig = sa_kubeconfig(core, devenv, home, "kserve-vault-sync",
+                               tmp_path / "kubeconfig")
     put_s3(bao, f"{vault_prefix}/s3")
     config = tmp_path / "c.yaml"
     config.write_text(json.dumps({

@@ -20,7 +20,7 @@ from kubernetes import client as k8s
 from devenv import servers, tools
 from syncer.metrics import Metrics
 from syncer.settings import parse
-from tests.conftest import secret_data
+from tests.conftest import sa_kubeconfig, secret_data
 from tests.integration.test_sync import put_s3, s3_entry
 
 pytestmark = pytest.mark.integration
@@ -134,16 +134,8 @@ class TestKubernetesManifests:
         _ensure_namespace(core, "kserve-vault-sync")
         run(KUBECTL, "--kubeconfig", devenv.kubeconfig, "apply", "-f", "-",
             stdin=yaml.safe_dump_all(keep))
-        token = core.create_namespaced_service_account_token(
-            "kserve-vault-sync", "kserve-vault-sync", k8s.AuthenticationV1TokenRequest(
-                spec=k8s.V1TokenRequestSpec(audiences=[]))).status.token
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "c",
-            "clusters": [{"name": "c", "cluster": {"server": devenv.apiserver_url,
-                                                   "certificate-authority": devenv.ca_cert}}],
-            "users": [{"name": "u", "user": {"token": token}}],
-            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+        kubeconfig = sa_kubeconfig(core, devenv, "kserve-vault-sync", "kserve-vault-sync",
+                                   tmp_path / "kubeconfig")
         put_s3(bao, f"{vault_prefix}/s3")
         config = tmp_path / "c.yaml"
         config.write_text(json.dumps({

@@ -14,7 +14,13 @@ from kubernetes import client as k8s
 
 from devenv import servers
 from tests import seeds
-from tests.conftest import AuditLog, WriteConfig, secret_data
+from tests.conftest import (
+    AuditLog,
+    WriteConfig,
+    enable_kubernetes_auth,
+    sa_token,
+    secret_data,
+)
 
 pytestmark = pytest.mark.integration
 Cli = Callable[..., tuple[int, str]]
@@ -349,18 +355,11 @@ class TestVaultAuth:
         bao.sys.create_or_update_policy(policy, f'path "secret/data/{vault_prefix}/*" '
                                                 '{ capabilities = ["read"] }')
         mount = f"k8s-{namespace[-6:]}"
-        bao.sys.enable_auth_method("kubernetes", path=mount)
-        bao.write(f"auth/{mount}/config", kubernetes_host=devenv.apiserver_url,
-                  kubernetes_ca_cert=Path(devenv.ca_cert).read_text(),
-                  token_reviewer_jwt=devenv.admin_token, disable_local_ca_jwt=True)
-        bao.write(f"auth/{mount}/role/syncer", bound_service_account_names=["syncer"],
-                  bound_service_account_namespaces=[namespace], token_policies=[policy],
-                  token_ttl="10m")
+        enable_kubernetes_auth(bao, devenv, mount, namespace=namespace,
+                               service_account="syncer", policies=[policy])
         core.create_namespaced_service_account(
             namespace, k8s.V1ServiceAccount(metadata=k8s.V1ObjectMeta(name="syncer")))
-        jwt = core.create_namespaced_service_account_token(
-            "syncer", namespace, k8s.AuthenticationV1TokenRequest(
-                spec=k8s.V1TokenRequestSpec(audiences=[]))).status.token
+        jwt = sa_token(core, namespace, "syncer")
         jwt_file = tmp_path / "token"
         jwt_file.write_text(jwt)
         entry = s3_entry("s3", f"{vault_prefix}/s3", [namespace])
