@@ -38,7 +38,7 @@ FIELD_MANAGER = "kserve-vault-sync"
 
 
 def load_api_client(kubeconfig: str | None = None, *, pool_size: int = 8,
-                    qps_timeout: float = 30.0) -> k8s.ApiClient:
+                    request_timeout: float = 30.0) -> k8s.ApiClient:
     """In-cluster first, then KUBECONFIG / ~/.kube/config (or the given file)."""
     configuration = k8s.Configuration()
     if kubeconfig:
@@ -52,7 +52,7 @@ def load_api_client(kubeconfig: str | None = None, *, pool_size: int = 8,
     configuration.retries = 0  # retries live in syncer.retry, nowhere else
     api = k8s.ApiClient(configuration)
     api.user_agent = "kserve-vault-sync"
-    api.kvs_timeout = qps_timeout  # type: ignore[attr-defined]
+    api.kvs_timeout = request_timeout  # type: ignore[attr-defined]
     return api
 
 

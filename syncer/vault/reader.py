@@ -113,7 +113,7 @@ class VaultReader:
         """Log in once; renew past two thirds of the TTL; log in again if renewal fails."""
         with self._lock:
             if self._login is None:
-                self.policy_call("login", self._do_login)
+                self._policy.call("login", self._do_login)
                 return
             ttl = self._login.ttl
             if ttl == 0 or (self._clock() - self._login_at) < ttl * 2 / 3:
@@ -134,10 +134,7 @@ class VaultReader:
                     self._observe("renew", "error")
                     log.warning("vault_renew_failed", error=str(translate(exc, "renew")))
             if self._login.can_relogin:
-                self.policy_call("login", self._do_login)
-
-    def policy_call(self, what: str, fn: Callable[[], None]) -> None:
-        self._policy.call(what, fn)
+                self._policy.call("login", self._do_login)
 
     # -- reads -----------------------------------------------------------
 
@@ -154,7 +151,7 @@ class VaultReader:
                 raise
             log.info("vault_relogin_after_403", path=f"{mount}/{path}")
             with self._lock:
-                self.policy_call("login", self._do_login)
+                self._policy.call("login", self._do_login)
             return self._policy.call(what, lambda: self._read_once(mount, path, kv_version,
                                                                      version, what))
 
