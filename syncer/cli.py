@@ -172,6 +172,8 @@ def print_summary(summary: reconcile.Summary, out: TextIO) -> None:
               + row[4], file=out)
     for error in summary.errors:
         print(f"FAILED {error.reason}", file=out)
+    for warning in summary.warnings:
+        print(f"WARNING {warning}", file=out)
     counts = summary.counts
     print(f"{'dry run: ' if summary.dry_run else ''}{len(summary.objects)} objects: "
           + ", ".join(f"{counts[k]} {k}" for k in sorted(counts))

@@ -92,6 +92,7 @@ class Summary:
     available: set[Ref] = field(default_factory=set, repr=False)
     # credential -> KV v2 created_time of the version read (rotation latency).
     created: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> Counter[str]:
@@ -178,6 +179,9 @@ def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: b
     namespaces = kube.namespaces()
     rendered = render.render(config, namespaces=namespaces, vault=vault_data, only=only_set)
     summary.errors.extend(rendered.errors)
+    summary.warnings = rendered.warnings
+    for warning in rendered.warnings:
+        log.warning("selector_matches_nothing", detail=warning)
     summary.rendered = rendered
     for cred in config.credentials:
         got = vault_data.get(render.source_key(config, cred))

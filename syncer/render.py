@@ -45,6 +45,8 @@ class Rendered:
     secrets: dict[Ref, DesiredSecret] = field(default_factory=dict)
     service_accounts: dict[Ref, DesiredServiceAccount] = field(default_factory=dict)
     errors: list[EntryError] = field(default_factory=list)
+    # Not failures, but worth saying: a namespaceSelector that matches nothing.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def failed_credentials(self) -> set[str]:
@@ -220,6 +222,10 @@ def render(config: settings.Config, *, namespaces: Mapping[str, Namespace],
                                              f"credentials[{index}] ({cred.name}): {exc}"))
         for t_index, target in enumerate(cred.targets):
             names, problems = resolve_namespaces(target, namespaces)
+            if target.namespace_selector is not None and not names:
+                out.warnings.append(
+                    f"credentials[{index}].targets[{t_index}].namespaceSelector ({cred.name}): "
+                    f"matches no namespace {dict(target.namespace_selector.match_labels)}")
             for problem in problems:
                 out.errors.append(EntryError(
                     cred.name, f"credentials[{index}].targets[{t_index}] ({cred.name}): {problem}"))

@@ -270,3 +270,11 @@ def test_fuzzed_vault_data_never_renders_partial(values: dict[str, Any], s3: str
             assert text_value and text_value == text_value.strip()
         spec = json.loads(out.secrets[("a", "storage-config")].keys["k"].value.reveal())
         assert all(isinstance(v, str) for v in spec.values())
+
+
+def test_selector_matching_nothing_is_a_warning() -> None:
+    text = one_s3(target="{namespaceSelector: {matchLabels: {team: ghost}}, secret: s3-secret}")
+    out = render_one(text)
+    assert not out.secrets and not out.errors
+    assert out.warnings == ["credentials[0].targets[0].namespaceSelector (s3): matches no "
+                            "namespace {'team': 'ghost'}"]
