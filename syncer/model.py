@@ -30,7 +30,7 @@ KSERVE_PREFIX = "serving.kserve.io/"
 Ref = tuple[str, str]  # (namespace, name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KeyValue:
     """One Secret data key we want, and where its value came from."""
 
@@ -39,7 +39,7 @@ class KeyValue:
     source: str  # mount/path@version
 
 
-@dataclass
+@dataclass(slots=True)
 class DesiredSecret:
     namespace: str
     name: str
@@ -57,7 +57,7 @@ class DesiredSecret:
         return (self.namespace, self.name)
 
 
-@dataclass
+@dataclass(slots=True)
 class DesiredServiceAccount:
     namespace: str
     name: str
@@ -70,7 +70,7 @@ class DesiredServiceAccount:
         return (self.namespace, self.name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObservedSecret:
     namespace: str
     name: str
@@ -95,7 +95,7 @@ class ObservedSecret:
         return {k for k in raw.split(",") if k}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObservedServiceAccount:
     namespace: str
     name: str
@@ -115,7 +115,7 @@ class ObservedServiceAccount:
         return {k for k in raw.split(",") if k}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VaultData:
     """One Vault path's keys as read this cycle."""
 
@@ -132,7 +132,7 @@ class VaultData:
         return f"{self.mount}/{self.path}" + (f"@{self.version}" if self.version else "")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EntryError:
     """A credential that could not be rendered this cycle, and why (never a value)."""
 

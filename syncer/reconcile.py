@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -66,7 +66,7 @@ class Rollouts:
         self.pending: dict[Ref, rollout.Rotated] = {}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObjectResult:
     kind: str
     namespace: str
@@ -79,6 +79,15 @@ class ObjectResult:
     content_changed: bool = False
 
 
+@dataclass(slots=True)
+class DesiredState:
+    """What the last cycle wanted and which Secrets a ServiceAccount may list: all
+    drift repair needs between cycles. Holds SecretValues; never logged or printed."""
+
+    rendered: render.Rendered
+    available: set[Ref]
+
+
 @dataclass
 class Summary:
     objects: list[ObjectResult] = field(default_factory=list)
@@ -86,10 +95,8 @@ class Summary:
     vault_reads: int = 0
     duration: float = 0.0
     dry_run: bool = False
-    # Kept for drift repair between cycles: what we wanted, and which Secrets a
-    # ServiceAccount may list. Holds SecretValues; never logged or printed.
-    rendered: render.Rendered | None = field(default=None, repr=False)
-    available: set[Ref] = field(default_factory=set, repr=False)
+    # What this cycle wanted, for drift repair until the next one.
+    desired: DesiredState | None = field(default=None, repr=False)
     # credential -> KV v2 created_time of the version read (rotation latency).
     created: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -182,7 +189,6 @@ def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: b
     summary.warnings = rendered.warnings
     for warning in rendered.warnings:
         log.warning("selector_matches_nothing", detail=warning)
-    summary.rendered = rendered
     for cred in config.credentials:
         got = vault_data.get(render.source_key(config, cred))
         if isinstance(got, VaultData) and got.created_time:
@@ -204,22 +210,33 @@ def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: b
         lambda d: kube.get_secret(d.namespace, d.name))
     summary.objects.extend(secret_results)
     available = _available_secrets(rendered.secrets, observed_secrets, secret_results)
-    summary.available = available
+    summary.desired = DesiredState(rendered, available)
+    # Per namespace once: a set comprehension per ServiceAccount was O(N^2) at 10,000.
+    by_namespace: dict[str, set[str]] = defaultdict(set)
+    for ns, name in available:
+        by_namespace[ns].add(name)
 
     # Phase 2: ServiceAccounts list only Secrets that exist and are ours.
     summary.objects.extend(writer.apply_all(
         [(d, observed_sas.get(d.ref)) for d in rendered.service_accounts.values()],
         lambda d, o: diff.diff_service_account(
-            d, o, available={n for (ns, n) in available if ns == d.namespace}),
+            d, o, available=by_namespace[d.namespace]),
         lambda d: kube.get_service_account(d.namespace, d.name)))
 
     # Phase 3: restart consumers of rotated Secrets (targets with rollout: true).
     rollouts = rollouts or Rollouts(config.sync.rollouts_per_minute)
-    for result in secret_results:
-        desired = rendered.secrets.get((result.namespace, result.name))
-        if result.outcome == "updated" and result.content_changed and desired and \
-                desired.rollout:
-            rollouts.pending[desired.ref] = _rotated(desired, rendered, config)
+    rotated = [d for r in secret_results if r.outcome == "updated" and r.content_changed
+               and (d := rendered.secrets.get((r.namespace, r.name))) and d.rollout]
+    if rotated:
+        listing: dict[Ref, set[str]] = defaultdict(set)  # (namespace, Secret) -> accounts
+        for sa in rendered.service_accounts.values():
+            for name in sa.secrets:
+                listing[(sa.namespace, name)].add(sa.name)
+        for desired in rotated:
+            rollouts.pending[desired.ref] = rollout.Rotated(
+                desired.namespace, desired.name, diff.data_hash(desired),
+                frozenset(listing[desired.ref]),
+                storage_spec=desired.name == config.kserve.storage_spec_secret_name)
     if rollouts.pending and not stop.is_set():
         summary.objects.extend(_roll(kube, rollouts, now))
 
@@ -232,14 +249,6 @@ def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: b
     for error in summary.errors:
         log.error("entry_failed", credential=error.credential, error=error.reason)
     return summary
-
-
-def _rotated(desired: DesiredSecret, rendered: render.Rendered, config: settings.Config
-             ) -> rollout.Rotated:
-    accounts = frozenset(sa.name for sa in rendered.service_accounts.values()
-                         if sa.namespace == desired.namespace and desired.name in sa.secrets)
-    return rollout.Rotated(desired.namespace, desired.name, diff.data_hash(desired), accounts,
-                           storage_spec=desired.name == config.kserve.storage_spec_secret_name)
 
 
 WORKLOADS = {"Deployment": ("/apis/apps/v1/namespaces/{ns}/deployments", rollout.deployment_patch),
@@ -285,11 +294,9 @@ def _roll(kube: KubePort, state: Rollouts, now: str) -> list[ObjectResult]:
     return results
 
 
-def merge_partial(last: Summary, partial: Summary) -> None:
+def merge_partial(last: DesiredState, partial: DesiredState) -> None:
     """Fold an ``--only`` cycle's desired state into the last full one, so drift
     repair restores the new values rather than the ones they replaced."""
-    if last.rendered is None or partial.rendered is None:
-        return
     for ref, secret in partial.rendered.secrets.items():
         old = last.rendered.secrets.get(ref)
         if old is None or not secret.shared:
@@ -303,18 +310,15 @@ def merge_partial(last: Summary, partial: Summary) -> None:
         if known is not account:
             known.secrets |= account.secrets
     last.available |= partial.available
-    last.created.update(partial.created)
 
 
-def repair(kube: KubePort, last: Summary, kind: str, ref: Ref, observed: Any, *,
+def repair(kube: KubePort, last: DesiredState, kind: str, ref: Ref, observed: Any, *,
            stop: threading.Event | None = None) -> list[ObjectResult]:
     """Bring one object back to what the last cycle wanted (a watch saw it change).
 
     Only writes when the object differs, so the events of our own writes end here.
     """
     rendered = last.rendered
-    if rendered is None:
-        return []
     writer = _Writer(kube, 1, stop or threading.Event())
     now = _now()
     if kind == "Secret":

@@ -93,7 +93,7 @@ class Daemon:
         self.vault = self._vault(config)
         self.stop_event = threading.Event()  # set by SIGTERM: no new writes
         self.cycles = 0
-        self.last: reconcile.Summary | None = None
+        self.last: reconcile.DesiredState | None = None
         # Cycles and drift repairs never write at the same time.
         self._write_lock = threading.Lock()
         self._events: queue.Queue[tuple[str, str, Any]] = queue.Queue(maxsize=10000)
@@ -150,10 +150,11 @@ class Daemon:
         finally:
             self.metrics.set_token_ttl(self.vault.token_ttl())
         self.cycles += 1
-        if only is None or self.last is None:
-            self.last = summary  # the desired state drift repairs restore
-        else:
-            reconcile.merge_partial(self.last, summary)
+        if summary.desired is not None:
+            if only is None or self.last is None:
+                self.last = summary.desired  # what drift repairs restore
+            else:
+                reconcile.merge_partial(self.last, summary.desired)
         self.metrics.observe_cycle(summary)
         self.health.cycle_done()
         log.info("cycle", objects=len(summary.objects), writes=summary.writes,
