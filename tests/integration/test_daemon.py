@@ -15,7 +15,7 @@ from kubernetes import client as k8s
 
 from devenv import servers
 from tests import seeds
-from tests.conftest import secret_data
+from tests.conftest import WriteConfig, secret_data
 from tests.integration.daemon_helpers import Daemon, http_get, metric, wait_for
 from tests.integration.test_sync import put_s3, s3_entry
 
@@ -124,16 +124,13 @@ def test_vault_outage_alerts_and_recovers(
 
 def test_leader_election_failover(daemons: Callable[..., Daemon], bao: hvac.Client,
                                   core: k8s.CoreV1Api, vault_prefix: str, namespace: str,
-                                  tmp_path: Path, devenv: servers.Env) -> None:
+                                  tmp_path: Path, devenv: servers.Env,
+                                  write_config: WriteConfig) -> None:
     """Two replicas: one leads; SIGKILL it and the standby takes over within one
     lease duration (measured)."""
     put_s3(bao, f"{vault_prefix}/s3")
-    config = tmp_path / "c.yaml"
-    config.write_text(json.dumps({
-        "vault": {"address": devenv.vault_addr,
-                  "auth": {"method": "token", "token": devenv.vault_token}},
-        "sync": {"interval": "1s", "jitter": "0%"},
-        "credentials": [s3_entry("s3", f"{vault_prefix}/s3", [namespace])]}))
+    config = write_config([s3_entry("s3", f"{vault_prefix}/s3", [namespace])],
+                          sync={"interval": "1s", "jitter": "0%"})
     lease = ["--leader-elect", "--lease-namespace", namespace, "--lease-duration", "4"]
     a = daemons(config, *lease)
     wait_for(lambda: metric(a.scrape(), "kserve_vault_sync_leader") == 1, what="a leads")

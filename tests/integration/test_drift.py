@@ -6,7 +6,6 @@ done by the watch or the trigger, not by the scheduler.
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +17,7 @@ import pytest
 from kubernetes import client as k8s
 
 from devenv import servers
-from tests.conftest import AuditLog, secret_data
+from tests.conftest import AuditLog, WriteConfig, secret_data
 from tests.integration.daemon_helpers import Daemon, metric, wait_for
 from tests.integration.test_sync import hf_entry, put_hf, put_s3, s3_entry
 
@@ -45,17 +44,13 @@ def timed(check: Callable[[], object], what: str) -> float:
 def test_tampering_is_repaired_by_the_watch_and_triggers_work(
         daemons: Callable[..., Daemon], bao: hvac.Client, core: k8s.CoreV1Api,
         vault_prefix: str, namespace: str, tmp_path: Path, devenv: servers.Env,
-        audit: AuditLog) -> None:
+        audit: AuditLog, write_config: WriteConfig) -> None:
     _, secret = put_s3(bao, f"{vault_prefix}/s3")
     put_hf(bao, f"{vault_prefix}/hf")
-    config = tmp_path / "c.yaml"
-    config.write_text(json.dumps({
-        "vault": {"address": devenv.vault_addr,
-                  "auth": {"method": "token", "token": devenv.vault_token}},
-        "sync": {"interval": "60s", "jitter": "0%"},
-        "credentials": [s3_entry("s3", f"{vault_prefix}/s3", [namespace],
-                                 storageConfig={"key": "m"}),
-                        hf_entry("hf", f"{vault_prefix}/hf", [namespace])]}))
+    config = write_config([s3_entry("s3", f"{vault_prefix}/s3", [namespace],
+                                    storageConfig={"key": "m"}),
+                           hf_entry("hf", f"{vault_prefix}/hf", [namespace])],
+                          sync={"interval": "60s", "jitter": "0%"})
     token_file = tmp_path / "trigger-token"
     token_file.write_text("trigger-me-please")
     d = daemons(config, "--trigger-token-file", str(token_file))

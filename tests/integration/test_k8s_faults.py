@@ -31,7 +31,7 @@ BIN = Path(sys.executable).parent
 def test_forbidden_in_one_namespace_only(kube_api: k8s.ApiClient, core: k8s.CoreV1Api,
                                          bao: hvac.Client, devenv: servers.Env,
                                          vault_prefix: str, namespace: str,
-                                         tmp_path: Path) -> None:
+                                         tmp_path: Path, write_config: WriteConfig) -> None:
     """Namespace-scoped RBAC bound in one target namespace but not the other: the
     bound one syncs, the other is reported, exit 1."""
     denied = f"{namespace}-denied"
@@ -57,12 +57,8 @@ def test_forbidden_in_one_namespace_only(kube_api: k8s.ApiClient, core: k8s.Core
     kubeconfig = sa_kubeconfig(core, devenv, home, "syncer",
                                tmp_path / "kubeconfig")
     put_s3(bao, f"{vault_prefix}/s3")
-    config = tmp_path / "c.yaml"
-    config.write_text(json.dumps({
-        "vault": {"address": devenv.vault_addr,
-                  "auth": {"method": "token", "token": devenv.vault_token}},
-        "sync": {"namespaceScoped": True},
-        "credentials": [s3_entry("s3", f"{vault_prefix}/s3", [namespace, denied])]}))
+    config = write_config([s3_entry("s3", f"{vault_prefix}/s3", [namespace, denied])],
+                          sync={"namespaceScoped": True})
     result = subprocess.run([str(BIN / "kserve-vault-sync"), "once", "-c", str(config),
                              "--kubeconfig", str(kubeconfig)], capture_output=True, text=True,
                             check=False)

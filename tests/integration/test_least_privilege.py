@@ -5,7 +5,6 @@ that runs as that ServiceAccount with `sync.namespaceScoped: true`."""
 
 from __future__ import annotations
 
-import json
 import secrets
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import yaml
 from kubernetes import client as k8s
 
 from devenv import servers
-from tests.conftest import sa_kubeconfig, secret_data
+from tests.conftest import WriteConfig, sa_kubeconfig, secret_data
 from tests.integration.test_sync import put_s3, s3_entry
 
 pytestmark = pytest.mark.integration
@@ -37,7 +36,7 @@ def allowed(kube_api: k8s.ApiClient, user: str, verb: str, resource: str,
 
 def test_namespace_scoped_rbac(kube_api: k8s.ApiClient, core: k8s.CoreV1Api, bao: hvac.Client,
                                devenv: servers.Env, vault_prefix: str, namespace: str,
-                               tmp_path: Path) -> None:
+                               tmp_path: Path, write_config: WriteConfig) -> None:
     home = f"kvs-scoped-{secrets.token_hex(3)}"
     rendered = subprocess.run([str(BIN / "kubectl"), "kustomize",
                                str(ROOT / "manifests/namespaced")], capture_output=True,
@@ -71,13 +70,8 @@ def test_namespace_scoped_rbac(kube_api: k8s.ApiClient, core: k8s.CoreV1Api, bao
     kubeconfig = sa_kubeconfig(core, devenv, home, "kserve-vault-sync",
                                tmp_path / "kubeconfig")
     put_s3(bao, f"{vault_prefix}/s3")
-    config = tmp_path / "c.yaml"
-    config.write_text(json.dumps({
-        "vault": {"address": devenv.vault_addr,
-                  "auth": {"method": "token", "token": devenv.vault_token}},
-        "sync": {"namespaceScoped": True},
-        "credentials": [s3_entry("s3", f"{vault_prefix}/s3", [namespace],
-                                 storageConfig={"key": "m"})]}))
+    config = write_config([s3_entry("s3", f"{vault_prefix}/s3", [namespace],
+                                 storageConfig={"key": "m"})], sync={"namespaceScoped": True})
     args = [str(BIN / "kserve-vault-sync"), "once", "-c", str(config), "--kubeconfig",
             str(kubeconfig)]
     first = subprocess.run(args, capture_output=True, text=True, check=False)

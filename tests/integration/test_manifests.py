@@ -20,7 +20,7 @@ from kubernetes import client as k8s
 from devenv import servers, tools
 from syncer.metrics import Metrics
 from syncer.settings import parse
-from tests.conftest import sa_kubeconfig, secret_data
+from tests.conftest import WriteConfig, sa_kubeconfig, secret_data
 from tests.integration.test_sync import put_s3, s3_entry
 
 pytestmark = pytest.mark.integration
@@ -126,7 +126,8 @@ class TestKubernetesManifests:
 
     def test_shipped_rbac_is_enough_to_sync(self, devenv: servers.Env, core: k8s.CoreV1Api,
                                             bao: hvac.Client, vault_prefix: str,
-                                            namespace: str, tmp_path: Path) -> None:
+                                            namespace: str, tmp_path: Path,
+                                            write_config: WriteConfig) -> None:
         """Apply the real RBAC, then sync as the syncer's own ServiceAccount."""
         rendered = run(KUBECTL, "kustomize", ROOT / "manifests/base").stdout
         keep = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in {
@@ -137,12 +138,8 @@ class TestKubernetesManifests:
         kubeconfig = sa_kubeconfig(core, devenv, "kserve-vault-sync", "kserve-vault-sync",
                                    tmp_path / "kubeconfig")
         put_s3(bao, f"{vault_prefix}/s3")
-        config = tmp_path / "c.yaml"
-        config.write_text(json.dumps({
-            "vault": {"address": devenv.vault_addr,
-                      "auth": {"method": "token", "token": devenv.vault_token}},
-            "credentials": [s3_entry("s3", f"{vault_prefix}/s3", [namespace],
-                                     storageConfig={"key": "m"})]}))
+        config = write_config([s3_entry("s3", f"{vault_prefix}/s3", [namespace],
+                                     storageConfig={"key": "m"})])
         result = run(Path(sys.executable).parent / "kserve-vault-sync", "once", "-c", config,
                      "--kubeconfig", kubeconfig, check=False)
         print(result.stdout, result.stderr)

@@ -22,7 +22,7 @@ from kubernetes import config as k8s_config
 
 from devenv import servers
 from tests import seeds
-from tests.conftest import AuditLog, secret_data
+from tests.conftest import AuditLog, WriteConfig, secret_data
 from tests.integration.daemon_helpers import Daemon, metric, wait_for
 from tests.integration.test_sync import put_s3, s3_entry
 
@@ -96,17 +96,12 @@ def _assert_complete(core: k8s.CoreV1Api, namespaces: list[str], values: dict[in
 
 def test_sigkill_mid_cycle_then_restart_converges(
         core: k8s.CoreV1Api, bao: hvac.Client, devenv: servers.Env, vault_prefix: str,
-        namespace: str, tmp_path: Path, audit: AuditLog) -> None:
+        namespace: str, tmp_path: Path, audit: AuditLog, write_config: WriteConfig) -> None:
     spaces = [namespace] + [f"{namespace}-{i}" for i in range(1, 6)]
     for ns in spaces[1:]:
         core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=ns)))
     values = {i: put_s3(bao, f"{vault_prefix}/s3-{i}")[1] for i in range(5)}
-    config = tmp_path / "c.yaml"
-    config.write_text(json.dumps({
-        "vault": {"address": devenv.vault_addr,
-                  "auth": {"method": "token", "token": devenv.vault_token}},
-        "sync": {"concurrency": 1},
-        "credentials": _many_targets(spaces, vault_prefix)}))
+    config = write_config(_many_targets(spaces, vault_prefix), sync={"concurrency": 1})
     args = [str(BIN / "kserve-vault-sync"), "once", "-c", str(config), "--kubeconfig",
             devenv.kubeconfig, "--log-level", "error"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
@@ -136,15 +131,11 @@ def test_sigkill_mid_cycle_then_restart_converges(
 
 def test_two_syncers_racing_without_a_lease(
         core: k8s.CoreV1Api, bao: hvac.Client, devenv: servers.Env, vault_prefix: str,
-        namespace: str, tmp_path: Path) -> None:
+        namespace: str, tmp_path: Path, write_config: WriteConfig) -> None:
     spaces = [namespace, f"{namespace}-b"]
     core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=spaces[1])))
     values = {i: put_s3(bao, f"{vault_prefix}/s3-{i}")[1] for i in range(5)}
-    config = tmp_path / "c.yaml"
-    config.write_text(json.dumps({
-        "vault": {"address": devenv.vault_addr,
-                  "auth": {"method": "token", "token": devenv.vault_token}},
-        "credentials": _many_targets(spaces, vault_prefix)}))
+    config = write_config(_many_targets(spaces, vault_prefix))
     args = [str(BIN / "kserve-vault-sync"), "once", "-c", str(config), "--kubeconfig",
             devenv.kubeconfig]
     env = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}

@@ -22,7 +22,7 @@ from kubernetes import client as k8s
 
 from devenv import servers
 from tests import seeds
-from tests.conftest import secret_data
+from tests.conftest import WriteConfig, secret_data
 from tests.integration.daemon_helpers import Daemon, metric, wait_for
 from tests.integration.test_sync import s3_entry
 
@@ -39,7 +39,7 @@ def _rss_kib(pid: int) -> int:
 
 
 def test_soak(bao: hvac.Client, core: k8s.CoreV1Api, devenv: servers.Env, vault_prefix: str,
-              namespace: str, tmp_path: Path) -> None:
+              namespace: str, tmp_path: Path, write_config: WriteConfig) -> None:
     seconds = float(os.environ.get("KVS_SOAK_SECONDS", "20"))
     rng = random.Random(int(os.environ.get("KVS_SOAK_SEED", "7")))  # noqa: S311 - not crypto
     good: dict[int, tuple[str, str]] = {}
@@ -55,11 +55,7 @@ def test_soak(bao: hvac.Client, core: k8s.CoreV1Api, devenv: servers.Env, vault_
     credentials = [s3_entry(f"c{t}", f"{vault_prefix}/p{t % PATHS}", [namespace],
                             secret=f"s{t}", serviceAccount=f"sa{t}",
                             storageConfig={"key": f"k{t}"}) for t in range(TARGETS)]
-    config = tmp_path / "c.yaml"
-    config.write_text(json.dumps({
-        "vault": {"address": devenv.vault_addr,
-                  "auth": {"method": "token", "token": devenv.vault_token}},
-        "sync": {"interval": "500ms", "jitter": "20%"}, "credentials": credentials}))
+    config = write_config(credentials, sync={"interval": "500ms", "jitter": "20%"})
     daemon = Daemon(config, devenv, tmp_path / "daemon.log")
     counts: Counter[str] = Counter()
     try:
