@@ -34,6 +34,7 @@ from syncer.model import (
 
 log = structlog.get_logger(__name__)
 MAX_CONFLICT_RETRIES = 3
+VAULT_READERS = 8  # concurrent Vault reads per cycle
 
 
 class VaultPort(Protocol):
@@ -157,18 +158,20 @@ def target_namespaces(config: settings.Config, namespaces: dict[str, render.Name
 
 def read_vault(config: settings.Config, vault: VaultPort, only: Iterable[str] | None
                ) -> tuple[dict[render.SourceKey, VaultData | str], int]:
-    """Each distinct path once. A failure becomes that path's error text."""
-    out: dict[render.SourceKey, VaultData | str] = {}
-    reads = 0
-    for key in render.distinct_sources(config, only):
+    """Each distinct path once, a few at a time. A failure becomes that path's error text."""
+    def read(key: render.SourceKey) -> VaultData | str:
         mount, path, kv_version, version = key
-        reads += 1
         try:
-            out[key] = vault.read(mount, path, kv_version, version)
+            return vault.read(mount, path, kv_version, version)
         except VaultError as exc:
-            out[key] = str(exc)
             log.warning("vault_read_failed", path=f"{mount}/{path}", error=str(exc))
-    return out, reads
+            return str(exc)
+
+    keys = render.distinct_sources(config, only)
+    # Bounded by the HTTP connection pool of the Vault client (requests keeps 10).
+    workers = max(1, min(config.sync.concurrency, VAULT_READERS, len(keys)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(keys, pool.map(read, keys), strict=True)), len(keys)
 
 
 def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: bool = False,

@@ -82,12 +82,42 @@ class SecretValue:
         return self
 
 
+# Values indexed by their first MIN_SCRUB_LEN characters, longest first, rebuilt
+# only when a new value is registered: scrubbing a log line is then one pass
+# over the line, not one search per known value (thousands at scale).
+_index: dict[str, list[str]] = {}
+_index_size = -1
+
+
+def _scrub_index() -> dict[str, list[str]]:
+    global _index, _index_size
+    with _registry_lock:
+        if _index_size != len(_registry):
+            index: dict[str, list[str]] = {}
+            for value in sorted(_registry, key=len, reverse=True):
+                index.setdefault(value[:MIN_SCRUB_LEN], []).append(value)
+            _index, _index_size = index, len(_registry)
+        return _index
+
+
 def scrub(text: str) -> str:
-    """Replace every known secret value inside ``text``."""
-    values = known_values()
-    if not values:
+    """Replace every known secret value (plain or base64) inside ``text``."""
+    index = _scrub_index()
+    if not index or len(text) < MIN_SCRUB_LEN:
         return text
-    for value in sorted(values, key=len, reverse=True):
-        if value in text:
-            text = text.replace(value, f"<redacted sha256:{digest(value.encode())}>")
-    return text
+    parts: list[str] = []
+    start = i = 0
+    end = len(text) - MIN_SCRUB_LEN
+    while i <= end:
+        for value in index.get(text[i:i + MIN_SCRUB_LEN], ()):
+            if text.startswith(value, i):
+                parts.append(text[start:i])
+                parts.append(f"<redacted sha256:{digest(value.encode())}>")
+                i = start = i + len(value)
+                break
+        else:
+            i += 1
+    if not parts:
+        return text
+    parts.append(text[start:])
+    return "".join(parts)

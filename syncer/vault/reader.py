@@ -74,6 +74,7 @@ class VaultReader:
         self._lock = threading.Lock()
         self._login: vault_auth.Login | None = None
         self._login_at = 0.0
+        self._generation = 0  # bumped per login: concurrent 403s log in once
         self.logins = 0  # for tests and the benchmark: one per token lifetime
         verify: bool | str = config.ca_cert or True
         self._client = hvac.Client(url=config.address, namespace=config.namespace or None,
@@ -104,6 +105,7 @@ class VaultReader:
             self._observe("login", "error")
             raise translate(exc, what) from None
         self._login, self._login_at = login, self._clock()
+        self._generation += 1
         self.logins += 1
         self._client.token = login.token
         log.info("vault_login", method=self._config.auth.method, ttl=login.ttl,
@@ -143,15 +145,17 @@ class VaultReader:
         """Read one KV secret (retrying transient errors; re-login once on 403)."""
         what = f"read {mount}/{path}" + (f"@{version}" if version else "")
         self.ensure_token()
+        generation = self._generation
         try:
             return self._policy.call(what, lambda: self._read_once(mount, path, kv_version,
                                                                      version, what))
         except VaultAuthError:
             if not (self._login and self._login.can_relogin):
                 raise
-            log.info("vault_relogin_after_403", path=f"{mount}/{path}")
             with self._lock:
-                self._policy.call("login", self._do_login)
+                if self._generation == generation:  # not already replaced by another read
+                    log.info("vault_relogin_after_403", path=f"{mount}/{path}")
+                    self._policy.call("login", self._do_login)
             return self._policy.call(what, lambda: self._read_once(mount, path, kv_version,
                                                                      version, what))
 

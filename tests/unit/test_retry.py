@@ -86,3 +86,17 @@ def test_log_redaction_processor() -> None:
     assert str(value) == repr(value) and f"{value}" == repr(value)
     with pytest.raises(TypeError):
         __import__("pickle").dumps(value)
+
+
+def test_scrub_finds_every_value_longest_first() -> None:
+    import base64
+    short_one = SecretValue(seeds.fake("scrub-a"))
+    longer = SecretValue(short_one.reveal() + "-and-more")
+    seeds.register("scrub-b", longer.reveal())
+    b64 = base64.b64encode(short_one.reveal().encode()).decode()
+    text = f"x {longer.reveal()} y {short_one.reveal()}{short_one.reveal()} {b64} z"
+    out = short(text)
+    assert short_one.reveal() not in out and b64 not in out
+    assert out.count("<redacted sha256:") == 4
+    assert out.startswith("x <redacted sha256:") and out.endswith(" z")
+    assert short("nothing secret here") == "nothing secret here"
