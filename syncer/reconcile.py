@@ -74,6 +74,7 @@ class ObjectResult:
     name: str
     # created | updated | deleted | unchanged | conflict | error | held | skipped
     # | rolled | deferred (a consumer restart, or one postponed by the rate limit)
+    # | pending (a ServiceAccount not created until its Secret exists)
     outcome: str
     reason: str = ""
     credentials: tuple[str, ...] = ()
@@ -389,9 +390,13 @@ class _Writer:
             actions = differ(desired, observed)
             creds = tuple(sorted(desired.credentials))
             if not actions:
-                outcome = "held" if _all_held(desired) else "unchanged"
+                outcome, why = "unchanged", ""
+                if _all_held(desired):
+                    outcome = "held"
+                elif observed is None:  # a ServiceAccount whose Secrets do not exist yet
+                    outcome, why = "pending", "waits for its Secret to exist"
                 results.append(ObjectResult(_kind(desired), desired.namespace, desired.name,
-                                            outcome, credentials=creds))
+                                            outcome, why, creds))
             for action in actions:
                 if action.verb == "conflict":
                     results.append(self._conflict(action, action.reason, creds))
