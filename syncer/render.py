@@ -252,7 +252,7 @@ def _render_target(config: settings.Config, cred: settings.Credential, target: s
         desired.rollout = desired.rollout or target.rollout
         keys = secret_keys(config, cred)
         if values is None:
-            desired.held_keys.update(keys)
+            desired.held_keys |= frozenset(keys)
         else:
             for data_key, logical in keys.items():
                 desired.keys[data_key] = KeyValue(values[logical], cred.name, source)
@@ -263,7 +263,10 @@ def _render_target(config: settings.Config, cred: settings.Credential, target: s
             sa = out.service_accounts.setdefault(
                 ref, DesiredServiceAccount(namespace=ns, name=target.service_account))
             sa.credentials.add(cred.name)
-            (sa.held_secrets if values is None else sa.secrets).add(target.secret)
+            if values is None:
+                sa.held_secrets |= {target.secret}
+            else:
+                sa.secrets.add(target.secret)
     if target.storage_config:
         sc = target.storage_config
         desired = _secret(out, ns, config.storage_secret_name(target), True)
@@ -272,7 +275,7 @@ def _render_target(config: settings.Config, cred: settings.Credential, target: s
         desired.rollout = desired.rollout or target.rollout
         keys_out = [sc.key] + (["default", "default_s3"] if sc.default else [])
         if values is None:
-            desired.held_keys.update(keys_out)
+            desired.held_keys |= frozenset(keys_out)
         else:
             spec = storage_spec_json(cred.s3, sc.bucket, values["accessKeyId"],
                                      values["secretAccessKey"])
