@@ -40,6 +40,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from tests import processes
+
 KSERVE_STORAGE_VERSION = "0.21.0"
 MOTO_VERSION = "5.2.5"
 _INSTALL_TIMEOUT = 1200.0
@@ -272,13 +274,8 @@ class MotoS3:
     def stop(self) -> None:
         """Stop the server by its own pid: terminate, bounded wait, then kill."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        if proc is not None:
+            processes.stop(proc)
 
     def _spawn(self) -> bool:
         """Start moto on a fresh free port; False if it exited (port taken meanwhile)."""

@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client as k8s
 
 from devenv import servers
-from tests import seeds
+from tests import processes, seeds
 from tests.conftest import WriteConfig, secret_data
 from tests.integration.test_sync import s3_entry
 
@@ -70,12 +70,7 @@ def own_bao(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Bao]:
                 time.sleep(0.1)
         yield bao
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        processes.stop(proc)
 
 
 def _config(write_config: WriteConfig, bao: Bao, namespace: str, **vault: object) -> str:
