@@ -40,9 +40,8 @@ from bench import openbao, procs, report
 from bench.audit import BaoAudit, KubeAudit
 from devenv import binaries, servers
 from syncer import diff, render, settings
-from syncer.kube import encode
-from syncer.model import SELECTOR, VaultData
-from syncer.secretvalue import SecretValue
+from syncer.model import SELECTOR, Namespace, VaultData, VaultFailure
+from syncer.secretvalue import SecretValue, encode
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parent.parent
@@ -171,14 +170,14 @@ def _floor_bodies(ctx: Context, layout: lay.Layout) -> list[dict[str, Any]]:
     config = settings.Config.model_validate(json.loads(lay.config(
         layout, vault_address=ctx.bao.addr, auth={"method": "token", "token": "unused"})))
     client = ctx.bao.client()
-    data: dict[render.SourceKey, VaultData | str] = {}
+    data: dict[render.SourceKey, VaultData | VaultFailure] = {}
     for key in render.distinct_sources(config):
         mount, path, _, _ = key
         got = client.secrets.kv.v2.read_secret_version(path=path, mount_point=mount,
                                                        raise_on_deleted_version=True)["data"]
-        data[key] = VaultData(mount, path, got["metadata"]["version"],
-                              {k: SecretValue(v) for k, v in got["data"].items()})
-    namespaces = {ns: render.Namespace(ns, {}) for ns in layout.namespaces}
+        data[key] = VaultData(mount=mount, path=path, version=got["metadata"]["version"],
+                              data={k: SecretValue(v) for k, v in got["data"].items()})
+    namespaces = {ns: Namespace(ns, {}) for ns in layout.namespaces}
     rendered = render.render(config, namespaces=namespaces, vault=data)
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     out = []

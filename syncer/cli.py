@@ -1,4 +1,4 @@
-"""``kserve-vault-sync`` - validate, render, once, run, status (DESIGN.md §3).
+"""``kserve-vault-sync`` - validate, render, once, run, status (docs/cli.md).
 
 Exit codes: 0 ok, 1 some entries failed, 2 bad config or usage.
 """
@@ -10,32 +10,25 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import structlog
 import yaml
 
-from syncer import diff, logs, reconcile, render, settings
-from syncer.errors import SyncError
+from syncer import diff, loader, logs, reconcile, render, secretvalue, settings
+from syncer.errors import ConfigError, SyncError
 from syncer.kube import Kube, load_api_client
-from syncer.model import (
-    ANN_HASH,
-    ANN_SOURCE,
-    DesiredSecret,
-    DesiredServiceAccount,
-)
+from syncer.model import Namespace
+from syncer.outcome import Summary
 from syncer.vault import VaultReader
+from syncer.writer import stamp
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 log = structlog.get_logger("kserve_vault_sync")
 
 
 def load_config(path: str) -> settings.Config:
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise settings.ConfigError(path, [f"cannot read: {exc.strerror}"]) from None
-    return settings.parse(text, source=path, environ=os.environ)
+    return loader.load_file(path, os.environ)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,7 +76,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     logs.configure(level=args.log_level)
     try:
         config = load_config(args.config)
-    except settings.ConfigError as exc:
+    except ConfigError as exc:
         print(f"{exc.source}: invalid config", file=sys.stderr)
         for line in exc.errors:
             print(f"  {line}", file=sys.stderr)
@@ -116,54 +109,29 @@ def _clients(config: settings.Config, args: argparse.Namespace, *, dry_run: bool
 
 
 def _render(config: settings.Config, args: argparse.Namespace, out: TextIO) -> int:
+    """Print the objects a first sync would create, exactly as they would be sent."""
     vault = VaultReader(config.vault)
     if args.no_cluster:
-        namespaces = {n: render.Namespace(n, {}) for c in config.credentials
+        namespaces = {n: Namespace(n, {}) for c in config.credentials
                       for t in c.targets for n in t.namespaces}
     else:
         namespaces = Kube(load_api_client(args.kubeconfig)).namespaces()
     data, _ = reconcile.read_vault(config, vault, None)
     rendered = render.render(config, namespaces=namespaces, vault=data)
-    docs: list[dict[str, Any]] = [_secret_doc(s, args.reveal)
-                                  for _, s in sorted(rendered.secrets.items())]
-    docs += [_sa_doc(s) for _, s in sorted(rendered.service_accounts.items())]
-    out.write(yaml.safe_dump_all(docs, sort_keys=False) if docs else "")
+    bodies = diff.create_bodies([s for _, s in sorted(rendered.secrets.items())],
+                                [a for _, a in sorted(rendered.service_accounts.items())],
+                                now=stamp())
+    show = secretvalue.encode if args.reveal else secretvalue.redact
+    out.write(yaml.safe_dump_all([show(b) for b in bodies], sort_keys=False) if bodies else "")
     for error in rendered.errors:
         print(f"error: {error.reason}", file=sys.stderr)
     return EXIT_FAILED if rendered.errors else EXIT_OK
 
 
-def _secret_doc(secret: DesiredSecret, reveal: bool) -> dict[str, Any]:
-    values = {k: (kv.value.reveal() if reveal else repr(kv.value))
-              for k, kv in sorted(secret.keys.items())}
-    doc: dict[str, Any] = {
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": secret.name, "namespace": secret.namespace,
-                     "annotations": {**secret.annotations,
-                                     ANN_SOURCE: ",".join(sorted({kv.source for kv in
-                                                                  secret.keys.values()})),
-                                     ANN_HASH: diff.data_hash(secret)}},
-        "type": "Opaque", "stringData": values,
-    }
-    if secret.shared:
-        doc["metadata"]["annotations"]["kserve-vault-sync/note"] = (
-            "shared Secret: only these keys are ours; other keys are left untouched")
-    if secret.held_keys:
-        doc["metadata"]["annotations"]["kserve-vault-sync/held-keys"] = ",".join(
-            sorted(secret.held_keys))
-    return doc
-
-
-def _sa_doc(sa: DesiredServiceAccount) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ServiceAccount",
-            "metadata": {"name": sa.name, "namespace": sa.namespace},
-            "secrets": [{"name": s} for s in sorted(sa.secrets | sa.held_secrets)]}
-
-
 # -- once / run ------------------------------------------------------------
 
 
-def print_summary(summary: reconcile.Summary, out: TextIO) -> None:
+def print_summary(summary: Summary, out: TextIO) -> None:
     rows = [("KIND", "NAMESPACE", "NAME", "RESULT", "DETAIL")]
     rows += [(o.kind, o.namespace, o.name, o.outcome, o.reason) for o in summary.objects]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]

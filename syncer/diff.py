@@ -11,6 +11,7 @@ do not own are never sent, let alone overwritten.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,7 +37,7 @@ Verb = Literal["create", "patch", "delete", "conflict"]
 Kind = Literal["Secret", "ServiceAccount"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Action:
     verb: Verb
     kind: Kind
@@ -45,10 +46,12 @@ class Action:
     reason: str
     # Create body or patch; Secret data leaves are SecretValue until the adapter encodes them.
     body: dict[str, Any] | None = None
-    # What to re-diff against a fresh read when a create meets an existing object (409).
-    desired: DesiredSecret | DesiredServiceAccount | None = None
     # A change of credential content (not only our metadata): counts as a rotation.
     content_changed: bool = False
+
+
+def _conflict(kind: Kind, namespace: str, name: str, reason: str) -> Action:
+    return Action(verb="conflict", kind=kind, namespace=namespace, name=name, reason=reason)
 
 
 def _hash(key_digests: dict[str, str], annotations: dict[str, str]) -> str:
@@ -112,8 +115,8 @@ def _create_secret(desired: DesiredSecret, now: str) -> Action:
                      "labels": _labels(), "annotations": annotations},
         "data": dict(sorted((k, kv.value) for k, kv in desired.keys.items())),
     }
-    return Action("create", "Secret", desired.namespace, desired.name, "missing", body,
-                  desired, content_changed=True)
+    return Action(verb="create", kind="Secret", namespace=desired.namespace, name=desired.name,
+                  reason="missing", body=body, content_changed=True)
 
 
 def diff_secret(desired: DesiredSecret, observed: ObservedSecret | None, *, now: str,
@@ -133,11 +136,11 @@ def _diff_owned(desired: DesiredSecret, observed: ObservedSecret, *, now: str) -
     if not observed.owned_whole and not desired.adopt:
         why = ("a shared Secret we own only keys of" if observed.managed
                else "not created by kserve-vault-sync")
-        return [Action("conflict", "Secret", ns, name,
-                       f"exists and is {why}; set adopt: true on the target to take it over")]
+        return [_conflict("Secret", ns, name,
+                          f"exists and is {why}; set adopt: true on the target to take it over")]
     if observed.type != "Opaque":
-        return [Action("conflict", "Secret", ns, name,
-                       f"has type {observed.type}, not Opaque (types are immutable)")]
+        return [_conflict("Secret", ns, name,
+                          f"has type {observed.type}, not Opaque (types are immutable)")]
     want = {k: kv.value.sha for k, kv in desired.keys.items()}
     have_kserve = {k: v for k, v in observed.annotations.items() if k.startswith(KSERVE_PREFIX)}
     data_patch: dict[str, Any] = {
@@ -160,8 +163,8 @@ def _diff_owned(desired: DesiredSecret, observed: ObservedSecret, *, now: str) -
     body: dict[str, Any] = {"metadata": {"labels": _labels(), "annotations": ann_patch}}
     if data_patch:
         body["data"] = data_patch
-    return [Action("patch", "Secret", ns, name, reason, body, desired,
-                   content_changed=bool(reasons))]
+    return [Action(verb="patch", kind="Secret", namespace=ns, name=name, reason=reason,
+                   body=body, content_changed=bool(reasons))]
 
 
 def _diff_shared(desired: DesiredSecret, observed: ObservedSecret, *, now: str,
@@ -174,8 +177,8 @@ def _diff_shared(desired: DesiredSecret, observed: ObservedSecret, *, now: str,
     for key, kv in sorted(desired.keys.items()):
         have = observed.key_digests.get(key)
         if have is not None and key not in owned and not desired.adopt:
-            actions.append(Action("conflict", "Secret", ns, name,
-                                  f"key {key} exists and was not written by kserve-vault-sync; "
+            actions.append(_conflict("Secret", ns, name,
+                                     f"key {key} exists and was not written by kserve-vault-sync; "
                                   "set adopt: true on the target to take it over"))
             continue
         written.add(key)
@@ -186,7 +189,8 @@ def _diff_shared(desired: DesiredSecret, observed: ObservedSecret, *, now: str,
         stale = owned - set(desired.keys) - desired.held_keys
         data_patch.update({k: None for k in stale if k in observed.key_digests})
         managed_after -= stale
-    mine = DesiredSecret(ns, name, True, {k: desired.keys[k] for k in written},
+    mine = DesiredSecret(namespace=ns, name=name, shared=True,
+                         keys={k: desired.keys[k] for k in written},
                          credentials=desired.credentials)
     # The hash covers every key we own after this write: the ones written now and
     # the ones kept as they are (held this cycle, or left by an entry without prune).
@@ -208,8 +212,8 @@ def _diff_shared(desired: DesiredSecret, observed: ObservedSecret, *, now: str,
     if data_patch:
         body["data"] = data_patch
     reason = f"keys {','.join(sorted(data_patch))}" if data_patch else "metadata"
-    actions.append(Action("patch", "Secret", ns, name, reason, body, desired,
-                          content_changed=bool(data_patch)))
+    actions.append(Action(verb="patch", kind="Secret", namespace=ns, name=name, reason=reason,
+                          body=body, content_changed=bool(data_patch)))
     return actions
 
 
@@ -230,7 +234,8 @@ def diff_service_account(desired: DesiredServiceAccount, observed: ObservedServi
                              "annotations": {ANN_OWNERSHIP: "object",
                                              ANN_MANAGED_SECRETS: ",".join(wanted)}},
                 "secrets": [{"name": s} for s in wanted]}
-        return [Action("create", "ServiceAccount", ns, name, "missing", create, desired)]
+        return [Action(verb="create", kind="ServiceAccount", namespace=ns, name=name,
+                       reason="missing", body=create)]
     missing = [s for s in wanted if s not in observed.secrets]
     managed_before = observed.managed_secrets if observed.managed else set()
     managed_after = managed_before | set(wanted)
@@ -245,7 +250,18 @@ def diff_service_account(desired: DesiredServiceAccount, observed: ObservedServi
     if missing:
         body["secrets"] = [{"name": s} for s in missing]
     reason = f"add {','.join(missing)}" if missing else "metadata"
-    return [Action("patch", "ServiceAccount", ns, name, reason, body, desired)]
+    return [Action(verb="patch", kind="ServiceAccount", namespace=ns, name=name, reason=reason,
+                   body=body)]
+
+
+def create_bodies(secrets: Iterable[DesiredSecret], accounts: Iterable[DesiredServiceAccount],
+                  *, now: str) -> list[dict[str, Any]]:
+    """What a first sync would send for these objects: ``render`` prints objects
+    made by the very code that makes the writes."""
+    bodies = [a.body for s in secrets for a in diff_secret(s, None, now=now)]
+    bodies += [a.body for sa in accounts
+               for a in diff_service_account(sa, None, available=sa.secrets)]
+    return [b for b in bodies if b is not None]
 
 
 def prune_secret(observed: ObservedSecret) -> Action | None:
@@ -253,7 +269,8 @@ def prune_secret(observed: ObservedSecret) -> Action | None:
     if not observed.managed:
         return None
     if observed.owned_whole:
-        return Action("delete", "Secret", observed.namespace, observed.name, "pruned")
+        return Action(verb="delete", kind="Secret", namespace=observed.namespace,
+                      name=observed.name, reason="pruned")
     keys = observed.managed_keys & set(observed.key_digests)
     body: dict[str, Any] = {
         "metadata": {"annotations": {ANN_MANAGED_KEYS: None, ANN_HASH: None, ANN_SOURCE: None,
@@ -261,8 +278,8 @@ def prune_secret(observed: ObservedSecret) -> Action | None:
                      "labels": {MANAGED_BY_LABEL: None}},
         "data": {k: None for k in sorted(keys)},
     }
-    return Action("patch", "Secret", observed.namespace, observed.name,
-                  f"pruned keys {','.join(sorted(keys))}", body)
+    return Action(verb="patch", kind="Secret", namespace=observed.namespace, name=observed.name,
+                  reason=f"pruned keys {','.join(sorted(keys))}", body=body)
 
 
 def prune_service_account(observed: ObservedServiceAccount, keep: set[str]) -> Action | None:
@@ -274,11 +291,12 @@ def prune_service_account(observed: ObservedServiceAccount, keep: set[str]) -> A
         return None
     remaining = [s for s in observed.secrets if s not in stale]
     if (observed.annotations.get(ANN_OWNERSHIP, "object") == "object" and not remaining):
-        return Action("delete", "ServiceAccount", observed.namespace, observed.name, "pruned")
+        return Action(verb="delete", kind="ServiceAccount", namespace=observed.namespace,
+                      name=observed.name, reason="pruned")
     left = sorted(observed.managed_secrets & keep)
     patch: dict[str, Any] = {
         "metadata": {"annotations": {ANN_MANAGED_SECRETS: ",".join(left) or None}},
         "secrets": [{"name": s, "$patch": "delete"} for s in stale],
     }
-    return Action("patch", "ServiceAccount", observed.namespace, observed.name,
-                  f"pruned {','.join(stale)}", patch)
+    return Action(verb="patch", kind="ServiceAccount", namespace=observed.namespace,
+                  name=observed.name, reason=f"pruned {','.join(stale)}", body=patch)

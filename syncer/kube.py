@@ -8,7 +8,7 @@ Observed* records the diff needs and never into full API models.
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -18,23 +18,20 @@ import structlog
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from syncer import retry
-from syncer.errors import KubeError, short
-from syncer.model import (
-    GROUP,
-    KSERVE_PREFIX,
-    MANAGED_BY_LABEL,
-    SELECTOR,
-    ObservedSecret,
-    ObservedServiceAccount,
-    Ref,
-)
-from syncer.render import Namespace
-from syncer.secretvalue import SecretValue, digest
+from syncer import observed, retry
+from syncer.errors import KubeError, KubeNotFound, kube_error, short
+from syncer.model import SELECTOR, Namespace, ObservedSecret, ObservedServiceAccount, Ref
+from syncer.secretvalue import encode
 
 log = structlog.get_logger(__name__)
 PAGE_SIZE = 500
 FIELD_MANAGER = "kserve-vault-sync"
+# The REST paths of everything the syncer touches live here and nowhere else.
+PLURALS = {"Secret": "secrets", "ServiceAccount": "serviceaccounts"}
+WORKLOADS = {"Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
+             "InferenceService": "/apis/serving.kserve.io/v1beta1/namespaces/{ns}/"
+                                 "inferenceservices"}
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"
 
 
 def load_api_client(kubeconfig: str | None = None, *, pool_size: int = 8,
@@ -56,40 +53,6 @@ def load_api_client(kubeconfig: str | None = None, *, pool_size: int = 8,
     return api
 
 
-def observed_secret(item: dict[str, Any]) -> ObservedSecret:
-    meta = item.get("metadata") or {}
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
-                   if k.startswith((GROUP + "/", KSERVE_PREFIX))}
-    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k == MANAGED_BY_LABEL}
-    # Keep a digest per key and drop the value here: nothing downstream holds it.
-    digests = {k: digest(base64.b64decode(v)) for k, v in (item.get("data") or {}).items()}
-    return ObservedSecret(meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", ""),
-                          meta.get("resourceVersion", ""), item.get("type") or "Opaque",
-                          labels, annotations, digests)
-
-
-def observed_service_account(item: dict[str, Any]) -> ObservedServiceAccount:
-    meta = item.get("metadata") or {}
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
-                   if k.startswith(GROUP + "/")}
-    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k == MANAGED_BY_LABEL}
-    secrets = tuple(s.get("name", "") for s in item.get("secrets") or [])
-    return ObservedServiceAccount(meta.get("namespace", ""), meta.get("name", ""),
-                                  meta.get("uid", ""), meta.get("resourceVersion", ""),
-                                  labels, annotations, secrets)
-
-
-def encode(body: Any) -> Any:
-    """Turn SecretValue leaves into base64 strings - the one place values are revealed."""
-    if isinstance(body, SecretValue):
-        return base64.b64encode(body.reveal().encode()).decode()
-    if isinstance(body, dict):
-        return {k: encode(v) for k, v in body.items()}
-    if isinstance(body, list):
-        return [encode(v) for v in body]
-    return body
-
-
 class Kube:
     """Thin client over the few endpoints the syncer uses."""
 
@@ -98,8 +61,6 @@ class Kube:
         self._api = api
         self._policy = policy
         self.dry_run = dry_run
-        self.requests = 0  # for tests and the benchmark
-        self.list_versions: dict[str, str] = {}  # path -> resourceVersion of the last list
 
     def __repr__(self) -> str:
         return f"Kube(host={self._api.configuration.host!r}, dry_run={self.dry_run})"
@@ -119,7 +80,6 @@ class Kube:
             url = self._api.configuration.host + path + (f"?{urlencode(params)}" if params
                                                          else "")
             self._api.update_params_for_auth(headers, [], ["BearerToken"], path, method, body)
-            self.requests += 1
             try:
                 resp = self._api.call_api(method, url, header_params=headers,
                                           body=encode(body) if body is not None else None,
@@ -142,26 +102,34 @@ class Kube:
             query["labelSelector"] = selector
         while True:
             page = self._request("GET", path, query=query, what=f"list {path}")
-            self.list_versions[path] = (page.get("metadata") or {}).get("resourceVersion", "")
             yield from page.get("items") or []
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 return
             query["continue"] = token
 
-    def watch(self, plural: str, resource_version: str, *, timeout: int = 240
+    def list_version(self, kind: str) -> str:
+        """The current resourceVersion of our objects of ``kind`` (a watch starts there)."""
+        plural = PLURALS[kind]
+        # A one-item page is enough: the list's resourceVersion is what we need.
+        page = self._request("GET", f"/api/v1/{plural}",
+                             query={"limit": "1", "labelSelector": SELECTOR},
+                             what=f"list {plural} for watch")
+        return str((page.get("metadata") or {}).get("resourceVersion", ""))
+
+    def watch(self, kind: str, resource_version: str, *, timeout: int = 240
               ) -> Iterator[tuple[str, dict[str, Any]]]:
         """Stream (type, object) events for objects we manage, from ``resource_version``.
 
-        Ends when the server closes the watch (``timeout``); raises KubeError with
-        status 410 when the version is too old, so the caller lists again.
+        Ends when the server closes the watch (``timeout``); raises KubeGone when
+        the version is too old, so the caller lists again.
         """
+        plural = PLURALS[kind]
         path = f"/api/v1/{plural}"
         query = {"watch": "1", "labelSelector": SELECTOR, "resourceVersion": resource_version,
                  "timeoutSeconds": str(timeout), "allowWatchBookmarks": "true"}
         headers = {"Accept": "application/json"}
         self._api.update_params_for_auth(headers, [], ["BearerToken"], path, "GET", None)
-        self.requests += 1
         try:
             resp = self._api.call_api("GET", f"{self._api.configuration.host}{path}?"
                                       f"{urlencode(query)}", header_params=headers,
@@ -179,8 +147,8 @@ class Kube:
                 event = json.loads(line)
                 obj = event.get("object") or {}
                 if event.get("type") == "ERROR":
-                    raise KubeError(f"watch {plural}: {short(obj.get('message', ''))}",
-                                    status=obj.get("code"), reason=obj.get("reason", ""))
+                    raise kube_error(f"watch {plural}: {short(obj.get('message', ''))}",
+                                     status=obj.get("code"), reason=obj.get("reason", ""))
                 yield event.get("type", ""), obj
         except KubeError:
             raise
@@ -189,35 +157,41 @@ class Kube:
         finally:
             stream.release_conn()
 
-    def list_items(self, path: str) -> list[dict[str, Any]]:
-        """Every object at a collection path (paginated); [] if the kind is not served."""
+    def list_workloads(self, kind: str, namespace: str) -> list[dict[str, Any]]:
+        """Every Deployment or InferenceService in a namespace; [] if the kind is not served."""
         try:
-            return list(self._list(path, None))
-        except KubeError as exc:
-            if exc.status == 404:
-                return []
-            raise
+            return list(self._list(WORKLOADS[kind].format(ns=quote(namespace, safe="")), None))
+        except KubeNotFound:
+            return []
 
-    def merge_patch(self, path: str, body: dict[str, Any], what: str) -> None:
+    def patch_workload(self, kind: str, namespace: str, name: str, body: dict[str, Any]
+                       ) -> None:
+        path = WORKLOADS[kind].format(ns=quote(namespace, safe="")) + f"/{quote(name, safe='')}"
         self._request("PATCH", path, body=body, content_type="application/merge-patch+json",
-                      what=what)
+                      what=f"roll {kind} {namespace}/{name}")
 
-    def request(self, method: str, path: str, *, body: Any = None, what: str = ""
-                ) -> dict[str, Any]:
-        """Any other JSON request (Leases); retried like the rest."""
-        return self._request(method, path, body=body, what=what)
+    # -- leases (leader election) -------------------------------------------
+
+    def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._request("GET", LEASES.format(ns=namespace) + f"/{name}",
+                                 what=f"get Lease {name}")
+        except KubeNotFound:
+            return None
+
+    def create_lease(self, namespace: str, body: dict[str, Any]) -> None:
+        self._request("POST", LEASES.format(ns=namespace), body=body,
+                      what=f"create Lease {body['metadata']['name']}")
+
+    def replace_lease(self, namespace: str, name: str, body: dict[str, Any]) -> None:
+        self._request("PUT", LEASES.format(ns=namespace) + f"/{name}", body=body,
+                      what=f"update Lease {name}")
 
     # -- reads -------------------------------------------------------------
 
     def namespaces(self) -> dict[str, Namespace]:
-        out = {}
-        for item in self._list("/api/v1/namespaces", None):
-            meta = item.get("metadata") or {}
-            out[meta["name"]] = Namespace(
-                meta["name"], meta.get("labels") or {},
-                terminating=(item.get("status") or {}).get("phase") == "Terminating"
-                or bool(meta.get("deletionTimestamp")))
-        return out
+        return {ns.name: ns for ns in map(observed.namespace,
+                                          self._list("/api/v1/namespaces", None))}
 
     def _managed(self, plural: str, namespaces: Iterable[str] | None) -> Iterator[dict[str, Any]]:
         """One cluster-wide list, or (namespace-scoped RBAC) one list per namespace."""
@@ -230,36 +204,32 @@ class Kube:
     def managed_secrets(self, namespaces: Iterable[str] | None = None
                         ) -> dict[Ref, ObservedSecret]:
         return {(o.namespace, o.name): o
-                for o in map(observed_secret, self._managed("secrets", namespaces))}
+                for o in map(observed.observed_secret, self._managed("secrets", namespaces))}
 
     def managed_service_accounts(self, namespaces: Iterable[str] | None = None
                                  ) -> dict[Ref, ObservedServiceAccount]:
         return {(o.namespace, o.name): o for o in map(
-            observed_service_account, self._managed("serviceaccounts", namespaces))}
+            observed.observed_service_account, self._managed("serviceaccounts", namespaces))}
+
+    def _get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._request("GET", _path(PLURALS[kind], namespace, name),
+                                 what=f"get {kind} {namespace}/{name}")
+        except KubeNotFound:
+            return None
 
     def get_secret(self, namespace: str, name: str) -> ObservedSecret | None:
-        try:
-            return observed_secret(self._request("GET", _path("secrets", namespace, name),
-                                                  what=f"get Secret {namespace}/{name}"))
-        except KubeError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        item = self._get("Secret", namespace, name)
+        return observed.observed_secret(item) if item is not None else None
 
     def get_service_account(self, namespace: str, name: str) -> ObservedServiceAccount | None:
-        try:
-            item = self._request("GET", _path("serviceaccounts", namespace, name),
-                                 what=f"get ServiceAccount {namespace}/{name}")
-            return observed_service_account(item)
-        except KubeError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        item = self._get("ServiceAccount", namespace, name)
+        return observed.observed_service_account(item) if item is not None else None
 
     # -- writes ------------------------------------------------------------
 
     def create(self, kind: str, namespace: str, body: dict[str, Any]) -> None:
-        self._request("POST", _path(_plural(kind), namespace), body=body,
+        self._request("POST", _path(PLURALS[kind], namespace), body=body,
                       what=f"create {kind} {namespace}/{body['metadata']['name']}")
 
     def patch(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> None:
@@ -267,20 +237,14 @@ class Kube:
         # ServiceAccounts: strategic merge, so `secrets` entries merge by name.
         content_type = ("application/strategic-merge-patch+json" if kind == "ServiceAccount"
                         else "application/merge-patch+json")
-        self._request("PATCH", _path(_plural(kind), namespace, name), body=body,
+        self._request("PATCH", _path(PLURALS[kind], namespace, name), body=body,
                       content_type=content_type, what=f"patch {kind} {namespace}/{name}")
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
-        try:
-            self._request("DELETE", _path(_plural(kind), namespace, name),
+        """Delete; an object already gone is what we wanted."""
+        with contextlib.suppress(KubeNotFound):
+            self._request("DELETE", _path(PLURALS[kind], namespace, name),
                           what=f"delete {kind} {namespace}/{name}")
-        except KubeError as exc:
-            if exc.status != 404:
-                raise
-
-
-def _plural(kind: str) -> str:
-    return {"Secret": "secrets", "ServiceAccount": "serviceaccounts"}[kind]
 
 
 def _path(plural: str, namespace: str, name: str | None = None) -> str:
@@ -299,5 +263,5 @@ def _error(status: int, raw: bytes, retry_after: str | None, what: str) -> KubeE
         wait = float(retry_after) if retry_after else None
     except ValueError:
         wait = None
-    return KubeError(f"{what}: HTTP {status} {reason} ({short(message)})", status=status,
-                     reason=reason, retry_after=wait)
+    return kube_error(f"{what}: HTTP {status} {reason} ({short(message)})", status=status,
+                      reason=reason, retry_after=wait)

@@ -27,8 +27,9 @@ log = structlog.get_logger(__name__)
 
 
 class LeaseAPI(Protocol):
-    def request(self, method: str, path: str, *, body: Any = None, what: str = ""
-                ) -> dict[str, Any]: ...
+    def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    def create_lease(self, namespace: str, body: dict[str, Any]) -> None: ...
+    def replace_lease(self, namespace: str, name: str, body: dict[str, Any]) -> None: ...
 
 
 def _micro_now() -> str:
@@ -46,7 +47,7 @@ class LeaderElector:
                  on_change: Callable[[bool], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._api = api
-        self._path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+        self.namespace = namespace
         self.name = name
         self.identity = identity or default_identity()
         self.lease_duration = lease_duration
@@ -88,15 +89,13 @@ class LeaderElector:
         """One round of the election; returns whether we lead afterwards."""
         now = self._clock()
         try:
-            lease = self._api.request("GET", f"{self._path}/{self.name}",
-                                      what=f"get Lease {self.name}")
+            lease = self._api.get_lease(self.namespace, self.name)
         except KubeError as exc:
-            if exc.status != 404:
-                log.warning("lease_read_failed", error=str(exc))
-                return self.is_leader
+            log.warning("lease_read_failed", error=str(exc))
+            return self.is_leader
+        if lease is None:
             try:
-                self._api.request("POST", self._path, body=self._body(0, _micro_now(), None),
-                                  what=f"create Lease {self.name}")
+                self._api.create_lease(self.namespace, self._body(0, _micro_now(), None))
             except KubeError as create_exc:
                 log.info("lease_create_lost", error=str(create_exc))
                 return False
@@ -116,8 +115,7 @@ class LeaderElector:
         body = self._body(transitions, acquire or _micro_now(),
                           (lease.get("metadata") or {}).get("resourceVersion"))
         try:
-            self._api.request("PUT", f"{self._path}/{self.name}", body=body,
-                              what=f"update Lease {self.name}")
+            self._api.replace_lease(self.namespace, self.name, body)
         except KubeError as exc:
             log.info("lease_update_lost", error=str(exc))
             return False
@@ -140,15 +138,14 @@ class LeaderElector:
             self._thread.join(timeout=self.retry_period + 5)
         if release and self._leading:
             try:
-                lease = self._api.request("GET", f"{self._path}/{self.name}")
+                lease = self._api.get_lease(self.namespace, self.name) or {}
                 spec = lease.get("spec") or {}
                 if spec.get("holderIdentity") == self.identity:
                     body = self._body(int(spec.get("leaseTransitions") or 0),
                                       spec.get("acquireTime") or _micro_now(),
                                       (lease.get("metadata") or {}).get("resourceVersion"),
                                       holder="", duration=1)
-                    self._api.request("PUT", f"{self._path}/{self.name}", body=body,
-                                      what=f"release Lease {self.name}")
+                    self._api.replace_lease(self.namespace, self.name, body)
                     log.info("lease_released", identity=self.identity)
             except KubeError as exc:
                 log.warning("lease_release_failed", error=str(exc))

@@ -1,4 +1,4 @@
-"""Prometheus metrics (prefix ``kserve_vault_sync_``), DESIGN.md §5.
+"""Prometheus metrics (prefix ``kserve_vault_sync_``); docs/operations.md lists them.
 
 One registry per process (not the global default) so tests can build a
 fresh one and scrape exactly what a cycle produced. Labels carry names and
@@ -12,7 +12,7 @@ from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from syncer.reconcile import ObjectResult, Summary
+from syncer.outcome import ObjectResult, Summary
 
 PREFIX = "kserve_vault_sync"
 _WRITE_ACTIONS = {"created": "create", "updated": "update", "deleted": "delete"}

@@ -7,6 +7,7 @@ thousands of Secrets stays small and cannot leak.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from syncer.secretvalue import SecretValue
@@ -31,6 +32,15 @@ Ref = tuple[str, str]  # (namespace, name)
 
 
 @dataclass(frozen=True, slots=True)
+class Namespace:
+    """A cluster namespace as target selection needs it."""
+
+    name: str
+    labels: Mapping[str, str]
+    terminating: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class KeyValue:
     """One Secret data key we want, and where its value came from."""
 
@@ -39,7 +49,7 @@ class KeyValue:
     source: str  # mount/path@version
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class DesiredSecret:
     namespace: str
     name: str
@@ -72,7 +82,7 @@ class DesiredServiceAccount:
         return (self.namespace, self.name)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ObservedSecret:
     namespace: str
     name: str
@@ -97,7 +107,7 @@ class ObservedSecret:
         return {k for k in raw.split(",") if k}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ObservedServiceAccount:
     namespace: str
     name: str
@@ -117,7 +127,7 @@ class ObservedServiceAccount:
         return {k for k in raw.split(",") if k}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VaultData:
     """One Vault path's keys as read this cycle."""
 
@@ -132,6 +142,15 @@ class VaultData:
     @property
     def source(self) -> str:
         return f"{self.mount}/{self.path}" + (f"@{self.version}" if self.version else "")
+
+
+@dataclass(frozen=True, slots=True)
+class VaultFailure:
+    """A Vault path that could not be read this cycle: the reason, never a value.
+
+    Render holds every credential of that path, so its objects stay as they are."""
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,9 @@
 """Render the desired Kubernetes objects from the config and Vault data. Pure.
 
-The output shapes follow KServe's own code (commit aaac4e294):
-- per-backend Secrets and their ``serving.kserve.io/s3-*`` annotations:
-  pkg/credentials/s3/s3_secret.go and s3/utils.go;
-- provider detection order (one provider per Secret):
-  pkg/credentials/service_account_credentials.go;
-- the storage-spec JSON (all values strings; ``default``/``default_<type>``):
-  pkg/webhook/admission/pod/storage_initializer_injector.go and
-  python/storage/kserve_storage/kserve_storage.py (``_update_with_storage_spec``).
+Which namespaces each target reaches, which Vault values are fit to write
+(never an empty, partial or malformed one), and which Secret keys and
+ServiceAccount entries result. The KServe-specific encodings live in
+:mod:`syncer.kserve`.
 """
 
 from __future__ import annotations
@@ -16,28 +12,23 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from syncer import settings
+from syncer import kserve, settings
+from syncer.errors import ValueRejected
 from syncer.model import (
-    KSERVE_PREFIX,
     DesiredSecret,
     DesiredServiceAccount,
     EntryError,
     KeyValue,
+    Namespace,
     Ref,
     VaultData,
+    VaultFailure,
 )
 from syncer.secretvalue import SecretValue
 
 MAX_SECRET_BYTES = 1024 * 1024  # Kubernetes' limit on a Secret's data
 
 SourceKey = tuple[str, str, int, int | None]  # (mount, path, kv version, pinned version)
-
-
-@dataclass(frozen=True)
-class Namespace:
-    name: str
-    labels: Mapping[str, str]
-    terminating: bool = False
 
 
 @dataclass
@@ -47,14 +38,6 @@ class Rendered:
     errors: list[EntryError] = field(default_factory=list)
     # Not failures, but worth saying: a namespaceSelector that matches nothing.
     warnings: list[str] = field(default_factory=list)
-
-    @property
-    def failed_credentials(self) -> set[str]:
-        return {e.credential for e in self.errors}
-
-
-class ValueRejected(ValueError):
-    """A Vault value that must not reach a Secret. The message never holds the value."""
 
 
 def source_key(config: settings.Config, cred: settings.Credential) -> SourceKey:
@@ -92,77 +75,12 @@ def resolve_namespaces(target: settings.Target, cluster: Mapping[str, Namespace]
     return names, problems
 
 
-def _bool01(value: bool) -> str:
-    return "1" if value else "0"
-
-
-def s3_annotations(opts: settings.S3Options | None) -> dict[str, str]:
-    """``serving.kserve.io/s3-*`` annotations; values are strings as KServe compares them.
-
-    s3-usehttps and s3-verifyssl: only "0" (or "false") turns them off; the
-    three boolean switches are compared with "true" (case-insensitive), so
-    "1" would be ignored there.
-    """
-    if opts is None:
-        return {}
-    pairs: list[tuple[str, str | None]] = [
-        ("s3-endpoint", opts.endpoint),
-        ("s3-usehttps", None if opts.use_https is None else _bool01(opts.use_https)),
-        ("s3-verifyssl", None if opts.verify_ssl is None else _bool01(opts.verify_ssl)),
-        ("s3-region", opts.region),
-        ("s3-useanoncredential", None if opts.use_anonymous_credential is None
-         else str(opts.use_anonymous_credential).lower()),
-        ("s3-usevirtualbucket", None if opts.use_virtual_bucket is None
-         else str(opts.use_virtual_bucket).lower()),
-        ("s3-useaccelerate", None if opts.use_accelerate is None
-         else str(opts.use_accelerate).lower()),
-        ("s3-cabundle", opts.ca_bundle),
-        ("s3-cabundle-configmap", opts.ca_bundle_config_map),
-    ]
-    return {KSERVE_PREFIX + k: v for k, v in pairs if v is not None}
-
-
-def storage_spec_json(opts: settings.S3Options | None, bucket: str | None,
-                      access_key_id: SecretValue, secret_access_key: SecretValue) -> SecretValue:
-    """One storage-config entry. Every value is a JSON string: kserve_storage
-    copies them into os.environ (a bool raises TypeError) and the webhook
-    parses the value as map[string]string (a non-string rejects the pod)."""
-    opts = opts or settings.S3Options()
-    spec: dict[str, str] = {
-        "type": "s3",
-        "access_key_id": access_key_id.reveal(),
-        "secret_access_key": secret_access_key.reveal(),
-    }
-    if opts.endpoint:
-        # kserve_storage uses endpoint_url as AWS_ENDPOINT_URL: it needs the scheme.
-        scheme = "http" if opts.use_https is False else "https"
-        spec["endpoint_url"] = f"{scheme}://{opts.endpoint}"
-    if bucket:
-        spec["bucket"] = bucket
-    if opts.region:
-        spec["region"] = opts.region
-    if opts.verify_ssl is not None:
-        spec["verify_ssl"] = _bool01(opts.verify_ssl)
-    if opts.use_anonymous_credential is not None:
-        spec["anonymous"] = str(opts.use_anonymous_credential).lower()
-    if opts.ca_bundle:
-        spec["ca_bundle"] = opts.ca_bundle
-    if opts.ca_bundle_config_map:
-        spec["cabundle_configmap"] = opts.ca_bundle_config_map
-    return SecretValue(json.dumps(spec, sort_keys=True, separators=(",", ":")))
-
-
-def secret_keys(config: settings.Config, cred: settings.Credential) -> dict[str, str]:
-    """KServe data key -> logical key, for a credential's per-backend Secret."""
-    ks = config.kserve
-    if cred.type == "s3":
-        return {ks.s3_access_key_id_name: "accessKeyId",
-                ks.s3_secret_access_key_name: "secretAccessKey"}
-    if cred.type == "hf":
-        return {"HF_TOKEN": "token"}
-    if cred.type == "gcs":
-        return {ks.gcs_credential_file_name: "credentials"}
-    return {settings.AZURE_KEYS[logical]: logical for logical in cred.vault.keys}
+def target_namespaces(config: settings.Config, namespaces: Mapping[str, Namespace]
+                      ) -> set[str]:
+    """Every namespace any target writes to (what namespace-scoped RBAC must cover).
+    All entries, not only an --only subset, so prune never misses one."""
+    return {ns for cred in config.credentials for target in cred.targets
+            for ns in resolve_namespaces(target, namespaces)[0]}
 
 
 def credential_values(cred: settings.Credential, data: VaultData) -> dict[str, SecretValue]:
@@ -197,9 +115,9 @@ def credential_values(cred: settings.Credential, data: VaultData) -> dict[str, S
 
 
 def render(config: settings.Config, *, namespaces: Mapping[str, Namespace],
-           vault: Mapping[SourceKey, VaultData | str],
+           vault: Mapping[SourceKey, VaultData | VaultFailure],
            only: Iterable[str] | None = None) -> Rendered:
-    """Build every desired object. ``vault`` maps each source to its data or an error text."""
+    """Build every desired object. ``vault`` maps each source to its data or its failure."""
     out = Rendered()
     wanted = set(only) if only is not None else None
     shared_names = {config.kserve.storage_spec_secret_name} | {
@@ -208,11 +126,12 @@ def render(config: settings.Config, *, namespaces: Mapping[str, Namespace],
     for index, cred in enumerate(config.credentials):
         if wanted is not None and cred.name not in wanted:
             continue
-        got = vault.get(source_key(config, cred), "not read this cycle")
+        got = vault.get(source_key(config, cred), VaultFailure("not read this cycle"))
         values: dict[str, SecretValue] | None = None
         source = ""
-        if isinstance(got, str):
-            out.errors.append(EntryError(cred.name, f"credentials[{index}] ({cred.name}): {got}"))
+        if isinstance(got, VaultFailure):
+            out.errors.append(EntryError(cred.name,
+                                         f"credentials[{index}] ({cred.name}): {got.reason}"))
         else:
             source = got.source
             try:
@@ -250,14 +169,15 @@ def _render_target(config: settings.Config, cred: settings.Credential, target: s
         desired.credentials.add(cred.name)
         desired.adopt = desired.adopt or target.adopt
         desired.rollout = desired.rollout or target.rollout
-        keys = secret_keys(config, cred)
+        keys = kserve.secret_keys(config, cred)
         if values is None:
             desired.held_keys |= frozenset(keys)
         else:
             for data_key, logical in keys.items():
                 desired.keys[data_key] = KeyValue(values[logical], cred.name, source)
             if not desired.shared:
-                desired.annotations.update(s3_annotations(cred.s3) if cred.type == "s3" else {})
+                desired.annotations.update(kserve.s3_annotations(cred.s3)
+                                           if cred.type == "s3" else {})
         if target.service_account:
             ref = (ns, target.service_account)
             sa = out.service_accounts.setdefault(
@@ -277,7 +197,7 @@ def _render_target(config: settings.Config, cred: settings.Credential, target: s
         if values is None:
             desired.held_keys |= frozenset(keys_out)
         else:
-            spec = storage_spec_json(cred.s3, sc.bucket, values["accessKeyId"],
+            spec = kserve.storage_spec_json(cred.s3, sc.bucket, values["accessKeyId"],
                                      values["secretAccessKey"])
             for key in keys_out:
                 desired.keys[key] = KeyValue(spec, cred.name, source)

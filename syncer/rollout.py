@@ -1,95 +1,31 @@
-"""Roll the consumers of a rotated credential (opt-in per target).
+"""The rollout phase: restart the consumers of rotated Secrets (targets with
+``rollout: true``), once per rotation, within a rate limit across cycles.
 
-KServe copies credentials into a pod only when it starts, so a predictor keeps
-the old key until it restarts. With ``rollout: true`` on a target, after a
-rotation changes a Secret's content, the Deployments and InferenceServices in
-that namespace that use it - through the ServiceAccount that lists it, a
-secretKeyRef/envFrom/volume, or (storage-config) the STORAGE_CONFIG env -
-get a pod-template annotation bump, as ``kubectl rollout restart`` does.
-
-Once per rotation: the bump records the Secret's content hash, and a consumer
-already carrying that hash is skipped, so no loop is possible and a change of
-our own metadata alone never rolls anything. Rate-limited across cycles.
-The pure part (which workloads consume what) has no I/O.
+Which workloads consume what, and the patch, are pure (:mod:`syncer.consumers`);
+this module holds the state that outlives a cycle and talks to the adapter.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
-ANN_RESTARTED_AT = "kserve-vault-sync/restarted-at"
-ANN_ROLLOUT_HASH = "kserve-vault-sync/rollout-hash"
+import structlog
 
+from syncer import consumers, diff, render
+from syncer.errors import KubeError
+from syncer.model import DesiredSecret, Ref
+from syncer.outcome import ObjectResult
+from syncer.ports import WorkloadPort
 
-@dataclass(frozen=True)
-class Rotated:
-    """A Secret whose content a cycle just changed, and who may consume it."""
-
-    namespace: str
-    secret: str
-    content_hash: str
-    service_accounts: frozenset[str]
-    storage_spec: bool = False  # a storage-config Secret: `storage:` ISVCs use it
-
-
-def _pod_uses(pod: dict[str, Any], rotated: Rotated) -> bool:
-    if pod.get("serviceAccountName") in rotated.service_accounts:
-        return True
-    for volume in pod.get("volumes") or []:
-        if (volume.get("secret") or {}).get("secretName") == rotated.secret:
-            return True
-    for container in (pod.get("containers") or []) + (pod.get("initContainers") or []):
-        for env_from in container.get("envFrom") or []:
-            if (env_from.get("secretRef") or {}).get("name") == rotated.secret:
-                return True
-        for env in container.get("env") or []:
-            ref = (env.get("valueFrom") or {}).get("secretKeyRef") or {}
-            if ref.get("name") == rotated.secret:
-                return True
-    return False
-
-
-def deployment_uses(deployment: dict[str, Any], rotated: Rotated) -> bool:
-    pod = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
-    return _pod_uses(pod, rotated)
-
-
-def isvc_uses(isvc: dict[str, Any], rotated: Rotated) -> bool:
-    """An InferenceService's predictor (and transformer/explainer) components."""
-    meta_ann = (isvc.get("metadata") or {}).get("annotations") or {}
-    if meta_ann.get("serving.kserve.io/storageSecretName") == rotated.secret:
-        return True
-    spec = isvc.get("spec") or {}
-    predictor = spec.get("predictor") or {}
-    if rotated.storage_spec and ((predictor.get("model") or {}).get("storage")
-                                 or predictor.get("storage")):
-        return True
-    return any(_pod_uses(spec.get(part) or {}, rotated)
-               for part in ("predictor", "transformer", "explainer"))
-
-
-def deployment_patch(rotated: Rotated, now: str) -> dict[str, Any]:
-    return {"spec": {"template": {"metadata": {"annotations": {
-        ANN_RESTARTED_AT: now, ANN_ROLLOUT_HASH: rotated.content_hash}}}}}
-
-
-def isvc_patch(rotated: Rotated, now: str) -> dict[str, Any]:
-    # ComponentExtensionSpec.annotations: "added to the component pod" by KServe.
-    return {"spec": {"predictor": {"annotations": {
-        ANN_RESTARTED_AT: now, ANN_ROLLOUT_HASH: rotated.content_hash}}}}
-
-
-def already_rolled(obj: dict[str, Any], kind: str, rotated: Rotated) -> bool:
-    spec = obj.get("spec") or {}
-    if kind == "Deployment":
-        ann = ((spec.get("template") or {}).get("metadata") or {}).get("annotations") or {}
-    else:
-        ann = (spec.get("predictor") or {}).get("annotations") or {}
-    return ann.get(ANN_ROLLOUT_HASH) == rotated.content_hash
+log = structlog.get_logger(__name__)
+PATCHES: dict[str, Callable[[consumers.Rotated, str], dict[str, Any]]] = {
+    "Deployment": consumers.deployment_patch,
+    "InferenceService": consumers.isvc_patch,
+}
 
 
 class RateLimiter:
@@ -111,7 +47,60 @@ class RateLimiter:
             return True
 
 
-def consumers(items: Iterable[dict[str, Any]], kind: str, rotated: Rotated
-              ) -> list[dict[str, Any]]:
-    uses = deployment_uses if kind == "Deployment" else isvc_uses
-    return [o for o in items if uses(o, rotated) and not already_rolled(o, kind, rotated)]
+class Rollouts:
+    """Rollout state that outlives a cycle: the rate limit and rotations whose
+    consumers could not all be restarted yet (rate-limited or failed)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.limiter = RateLimiter(per_minute)
+        self.pending: dict[Ref, consumers.Rotated] = {}
+
+    def record(self, rotated: Iterable[DesiredSecret], rendered: render.Rendered,
+               storage_spec_name: str) -> None:
+        """Remember this cycle's rotated Secrets (with rollout on) and who may use them."""
+        listing: dict[Ref, set[str]] = defaultdict(set)  # (namespace, Secret) -> accounts
+        for sa in rendered.service_accounts.values():
+            for name in sa.secrets:
+                listing[(sa.namespace, name)].add(sa.name)
+        for desired in rotated:
+            self.pending[desired.ref] = consumers.Rotated(
+                desired.namespace, desired.name, diff.data_hash(desired),
+                frozenset(listing[desired.ref]), storage_spec=desired.name == storage_spec_name)
+
+    def roll(self, kube: WorkloadPort, now: str) -> list[ObjectResult]:
+        """Bump each consumer once per rotation, within the rate limit; keep the rest pending."""
+        results: list[ObjectResult] = []
+        for ref, rotated in sorted(self.pending.items()):
+            done = True
+            for kind, patch in PATCHES.items():
+                try:
+                    items = consumers.consumers(kube.list_workloads(kind, rotated.namespace),
+                                                kind, rotated)
+                except KubeError as exc:
+                    log.warning("rollout_list_failed", kind=kind, namespace=rotated.namespace,
+                                error=str(exc))
+                    done = False
+                    continue
+                for obj in items:
+                    result = self._roll_one(kube, kind, obj, rotated, patch(rotated, now))
+                    results.append(result)
+                    done = done and result.outcome == "rolled"
+            if done:
+                del self.pending[ref]
+        return results
+
+    def _roll_one(self, kube: WorkloadPort, kind: str, obj: dict[str, Any],
+                  rotated: consumers.Rotated, body: dict[str, Any]) -> ObjectResult:
+        name = (obj.get("metadata") or {}).get("name", "")
+        ns = rotated.namespace
+        if not self.limiter.allow():
+            return ObjectResult(kind=kind, namespace=ns, name=name, outcome="deferred",
+                                reason="rollout rate limit")
+        try:
+            kube.patch_workload(kind, ns, name, body)
+        except KubeError as exc:
+            return ObjectResult(kind=kind, namespace=ns, name=name, outcome="error",
+                                reason=str(exc))
+        log.info("rollout", kind=kind, namespace=ns, name=name, secret=rotated.secret)
+        return ObjectResult(kind=kind, namespace=ns, name=name, outcome="rolled",
+                            reason=f"after rotation of Secret {rotated.secret}")

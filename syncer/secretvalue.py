@@ -23,12 +23,6 @@ _registry: set[str] = set()
 MIN_SCRUB_LEN = 4
 
 
-def known_values() -> frozenset[str]:
-    """All values wrapped so far (for the redaction processor and tests)."""
-    with _registry_lock:
-        return frozenset(_registry)
-
-
 def digest(data: bytes) -> str:
     """Short, stable content hash used for diffs and in redacted output."""
     return hashlib.sha256(data).hexdigest()[:16]
@@ -80,6 +74,31 @@ class SecretValue:
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SecretValue:
         return self
+
+
+def encode(body: Any) -> Any:
+    """A request body with each SecretValue leaf as the base64 string the API expects.
+
+    The one place values are revealed for sending (the Kubernetes adapter, and
+    ``render --reveal``, which must print exactly what would be sent)."""
+    if isinstance(body, SecretValue):
+        return base64.b64encode(body.reveal().encode()).decode()
+    if isinstance(body, dict):
+        return {k: encode(v) for k, v in body.items()}
+    if isinstance(body, list):
+        return [encode(v) for v in body]
+    return body
+
+
+def redact(body: Any) -> Any:
+    """The same body with each SecretValue leaf as its ``<redacted sha256:…>`` form."""
+    if isinstance(body, SecretValue):
+        return repr(body)
+    if isinstance(body, dict):
+        return {k: redact(v) for k, v in body.items()}
+    if isinstance(body, list):
+        return [redact(v) for v in body]
+    return body
 
 
 # Values indexed by their first MIN_SCRUB_LEN characters, longest first, rebuilt

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import hashlib
 import hmac
 import queue
 import signal
@@ -21,18 +20,20 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from syncer import health, reconcile, settings
-from syncer.errors import SyncError
+from syncer import health, reconcile, repair, settings
+from syncer.errors import ConfigError, SyncError
 from syncer.kube import Kube, load_api_client
 from syncer.leader import LeaderElector
 from syncer.metrics import Metrics
+from syncer.outcome import DesiredState
+from syncer.reload import ConfigSource
+from syncer.rollout import Rollouts
 from syncer.vault import VaultReader
 from syncer.watch import OwnedWatch
 
@@ -47,43 +48,6 @@ def release_memory() -> None:
         ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
 
 
-class ConfigSource:
-    """The mounted config file; re-parsed only when its content changes."""
-
-    def __init__(self, path: str, loader: Callable[[str], settings.Config],
-                 metrics: Metrics) -> None:
-        self.path = path
-        self._loader = loader
-        self._metrics = metrics
-        self._digest = ""
-        self.config: settings.Config | None = None
-        self.last_error: str | None = None
-
-    def refresh(self) -> bool:
-        """Load the file if it changed; return True when a new config took effect."""
-        try:
-            digest = hashlib.sha256(Path(self.path).read_bytes()).hexdigest()
-        except OSError as exc:
-            return self._reject(f"cannot read {self.path}: {exc.strerror}")
-        if digest == self._digest:
-            return False
-        try:
-            config = self._loader(self.path)
-        except settings.ConfigError as exc:
-            self._digest = digest  # report a bad file once, not every cycle
-            return self._reject("; ".join(exc.errors))
-        self._digest, self.config, self.last_error = digest, config, None
-        log.info("config_loaded", path=self.path, credentials=len(config.credentials))
-        return True
-
-    def _reject(self, why: str) -> bool:
-        self.last_error = why
-        self._metrics.config_reload_failures.inc()
-        log.error("config_rejected", path=self.path, error=why,
-                  keeping="previous config" if self.config else "nothing loaded yet")
-        return False
-
-
 class Daemon:
     def __init__(self, config_path: str, *, loader: Callable[[str], settings.Config],
                  kubeconfig: str | None = None, listen: tuple[str, int] | None = None,
@@ -93,17 +57,16 @@ class Daemon:
         self.metrics = metrics or Metrics()
         self.source = ConfigSource(config_path, loader, self.metrics)
         if not self.source.refresh() or self.source.config is None:
-            raise settings.ConfigError(config_path, [self.source.last_error or "invalid"])
+            raise ConfigError(config_path, [self.source.last_error or "invalid"])
         config = self.source.config
         self.health = health.Health(interval=config.sync.interval)
         self.health.config_loaded = True
-        self._kubeconfig = kubeconfig
         self._listen = listen
         self.kube = Kube(load_api_client(kubeconfig, pool_size=config.sync.concurrency))
         self.vault = self._vault(config)
         self.stop_event = threading.Event()  # set by SIGTERM: no new writes
         self.cycles = 0
-        self.last: reconcile.DesiredState | None = None
+        self.last: DesiredState | None = None
         # Cycles and drift repairs never write at the same time.
         self._write_lock = threading.Lock()
         self._events: queue.Queue[tuple[str, str, Any]] = queue.Queue(maxsize=10000)
@@ -111,7 +74,7 @@ class Daemon:
                                 self.metrics.watch_restarts.labels(kind=kind, reason=why).inc()
                                 ) if watch and not config.sync.namespace_scoped else None
         self.trigger_token = trigger_token
-        self.rollouts = reconcile.Rollouts(config.sync.rollouts_per_minute)
+        self.rollouts = Rollouts(config.sync.rollouts_per_minute)
         self.scheduler = BackgroundScheduler(job_defaults={
             "max_instances": 1, "coalesce": True, "misfire_grace_time": None})
         self.elector: LeaderElector | None = None
@@ -169,7 +132,7 @@ class Daemon:
             if only is None or self.last is None:
                 self.last = summary.desired  # what drift repairs restore
             else:
-                reconcile.merge_partial(self.last, summary.desired)
+                repair.merge_partial(self.last, summary.desired)
         self.metrics.observe_cycle(summary)
         self.health.cycle_done()
         log.info("cycle", objects=len(summary.objects), writes=summary.writes,
@@ -199,7 +162,7 @@ class Daemon:
                 continue
             ref = (observed.namespace, observed.name)
             with self._write_lock:
-                results = reconcile.repair(self.kube, self.last, kind, ref,
+                results = repair.repair(self.kube, self.last, kind, ref,
                                            None if event_type == "DELETED" else observed,
                                            stop=self.stop_event)
             if results:

@@ -1,38 +1,30 @@
-"""The mapping config: a validated, immutable model of DESIGN.md §2.
+"""The mapping config: a validated, immutable model.
 
-Pure: it parses text handed to it and never touches files, Vault or the
-cluster. Every error names the entry and field the way a user reads the YAML
+Pure: it validates data handed to it and never touches files, Vault or the
+cluster (``syncer.loader`` reads and parses the file). Every error names the
+entry and field the way a user reads the YAML
 (``credentials[1].targets[0].serviceAcount: unknown field``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-# Kubernetes naming rules (apimachinery validation).
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+from syncer import overlap
+from syncer.fields import (
+    DNS1123_LABEL,
+    Duration,
+    Fraction,
+    NamespaceName,
+    ObjectName,
+    SecretKeyName,
+    VaultPath,
+    check,
+)
 
 # Logical Vault keys each credential type needs (``vault.keys``), and the
 # KServe Secret data key each one becomes. Verified against KServe aaac4e294:
@@ -59,71 +51,6 @@ REQUIRED_KEYS: dict[str, frozenset[str]] = {
     "gcs": frozenset({"credentials"}),
 }
 
-
-def parse_duration(value: object) -> float:
-    """``60s``, ``5m``, ``1h30m``, ``250ms`` or a number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration like 60s or 5m")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        parts = _DURATION_PART.findall(text)
-        if not parts or "".join(n + u for n, u in parts) != text:
-            raise ValueError(f"invalid duration {value!r}: use forms like 30s, 5m, 1h30m")
-        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
-    else:
-        raise ValueError("expected a duration like 60s or 5m")
-    if seconds <= 0:
-        raise ValueError("duration must be positive")
-    return seconds
-
-
-def parse_fraction(value: object) -> float:
-    """``10%`` or ``0.1``; between 0 and 1."""
-    if isinstance(value, bool):
-        raise ValueError("expected a percentage like 10%")
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            fraction = float(value.strip()[:-1]) / 100
-        except ValueError:
-            raise ValueError(f"invalid percentage {value!r}") from None
-    elif isinstance(value, int | float | str):
-        try:
-            fraction = float(value)
-        except ValueError:
-            raise ValueError(f"invalid fraction {value!r}: use 10% or 0.1") from None
-    else:
-        raise ValueError("expected a percentage like 10%")
-    if not 0 <= fraction <= 1:
-        raise ValueError("must be between 0% and 100%")
-    return fraction
-
-
-def _check(pattern: re.Pattern[str], what: str, max_len: int) -> Any:
-    def validate(value: str) -> str:
-        if len(value) > max_len or not pattern.match(value):
-            raise ValueError(f"{value!r} is not a valid {what}")
-        return value
-    return AfterValidator(validate)
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Fraction = Annotated[float, BeforeValidator(parse_fraction)]
-NamespaceName = Annotated[str, _check(DNS1123_LABEL, "namespace name (RFC 1123 label)", 63)]
-ObjectName = Annotated[str, _check(DNS1123_SUBDOMAIN, "Kubernetes object name", 253)]
-SecretKeyName = Annotated[str, _check(SECRET_KEY, "Secret data key ([-._a-zA-Z0-9]+)", 253)]
-
-
-
-def _vault_path(value: str) -> str:
-    path = value.strip("/")
-    if not path or "//" in path or any(part in {".", ".."} for part in path.split("/")):
-        raise ValueError(f"invalid Vault path {value!r}")
-    return path
-
-
-VaultPath = Annotated[str, AfterValidator(_vault_path)]
 
 
 class Model(BaseModel):
@@ -294,7 +221,7 @@ class Target(Model):
 
 
 class Credential(Model):
-    name: Annotated[str, _check(DNS1123_LABEL, "name (RFC 1123 label)", 63)]
+    name: Annotated[str, check(DNS1123_LABEL, "name (RFC 1123 label)", 63)]
     type: Literal["s3", "hf", "gcs", "azure"]
     vault: VaultSource
     s3: S3Options | None = None
@@ -345,7 +272,7 @@ class Config(Model):
                 errors.append(f"credentials[{i}].name: {cred.name!r} already used by "
                               f"credentials[{seen[cred.name]}]")
             seen.setdefault(cred.name, i)
-        errors.extend(_overlap_errors(self))
+        errors.extend(overlap.collisions(self))
         if errors:
             raise ValueError("; ".join(errors))
         return self
@@ -353,131 +280,3 @@ class Config(Model):
     def storage_secret_name(self, target: Target) -> str:
         assert target.storage_config is not None
         return target.storage_config.secret_name or self.kserve.storage_spec_secret_name
-
-
-def _overlap_errors(config: Config) -> list[str]:
-    """Two credentials that would write the same Secret must not collide.
-
-    A per-backend Secret serves exactly one provider (KServe picks the first
-    matching key, so a second provider's key would be ignored); a storage-spec
-    key has one writer. Namespace selectors may match any namespace, so they
-    overlap everything of the same Secret name.
-    """
-    errors: list[str] = []
-    writers: dict[tuple[str, str], list[tuple[str, set[str] | None, str]]] = {}
-    for i, cred in enumerate(config.credentials):
-        for j, target in enumerate(cred.targets):
-            where = f"credentials[{i}].targets[{j}]"
-            spaces: set[str] | None = set(target.namespaces) if target.namespaces else None
-            if target.secret:
-                if target.secret == config.kserve.storage_spec_secret_name and cred.type != "hf":
-                    errors.append(f"{where}.secret: only hf tokens may share the storage-spec "
-                                  f"Secret {target.secret!r}, as a {cred.type} key there would "
-                                  "shadow HF_TOKEN in KServe's provider order")
-                writers.setdefault(("secret", target.secret), []).append((cred.name, spaces, where))
-            if target.storage_config:
-                sc = target.storage_config
-                name = config.storage_secret_name(target)
-                keys = [sc.key] + (["default", "default_s3"] if sc.default else [])
-                for key in keys:
-                    writers.setdefault((f"storage:{name}", key), []).append(
-                        (cred.name, spaces, f"{where}.storageConfig"))
-    for (kind, name), entries in writers.items():
-        for a in range(len(entries)):
-            for b in range(a + 1, len(entries)):
-                (cred_a, ns_a, where_a), (cred_b, ns_b, where_b) = entries[a], entries[b]
-                if cred_a == cred_b and where_a == where_b:
-                    continue
-                if ns_a is None or ns_b is None or ns_a & ns_b:
-                    what = (f"Secret {name!r}" if kind == "secret"
-                            else f"key {name!r} of Secret {kind.split(':', 1)[1]!r}")
-                    errors.append(f"{where_b}: writes {what} that {where_a} "
-                                  f"({cred_a}) also writes in the same namespace(s)")
-    return errors
-
-
-class ConfigError(Exception):
-    """The config is invalid; ``errors`` lists each problem as ``field.path: message``."""
-
-    def __init__(self, source: str, errors: list[str]) -> None:
-        self.source = source
-        self.errors = errors
-        super().__init__(f"{source}: " + "; ".join(errors))
-
-
-def _loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + part
-    return out
-
-
-def _format(err: Mapping[str, Any]) -> list[str]:
-    loc = _loc(tuple(err["loc"]))
-    if err["type"] == "extra_forbidden":
-        return [f"{loc}: unknown field"]
-    if err["type"] == "missing":
-        return [f"{loc}: required field missing"]
-    msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    if not loc:
-        # Config-level checks join one message per problem, each with its own path.
-        return msg.split("; ")
-    # Validators on a model report fields relative to it ("vault.keys: ...").
-    return [f"{loc}.{msg}" if loc and re.match(r"^[a-zA-Z][a-zA-Z0-9]*[.\[:]", msg)
-            else (f"{loc}: {msg}" if loc else msg)]
-
-
-def apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    """VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE and VAULT_CACERT win over the file (Vault CLI)."""
-    given = raw.get("vault")
-    if given is not None and not isinstance(given, dict):
-        return raw  # not a mapping: let validation report it with its path
-    vault = dict(given or {})
-    for env_name, field in (("VAULT_ADDR", "address"), ("VAULT_NAMESPACE", "namespace"),
-                            ("VAULT_CACERT", "caCert")):
-        if environ.get(env_name):
-            vault[field] = environ[env_name]
-    auth_given = vault.get("auth")
-    auth = dict(auth_given) if isinstance(auth_given, dict) else {}
-    if auth_given is not None and not isinstance(auth_given, dict) and \
-            not environ.get("VAULT_TOKEN"):
-        return {**raw, "vault": vault}
-    if environ.get("VAULT_TOKEN"):
-        # The Vault CLI uses VAULT_TOKEN whatever else is configured.
-        auth = {"method": "token", "token": environ["VAULT_TOKEN"]}
-    elif auth.get("method") == "approle" and environ.get("VAULT_APPROLE_SECRET_ID"):
-        auth["secretId"] = environ["VAULT_APPROLE_SECRET_ID"]
-    if auth:
-        vault["auth"] = auth
-    return {**raw, "vault": vault} if vault else raw
-
-
-def parse(text: str, *, source: str = "config", environ: Mapping[str, str] | None = None
-          ) -> Config:
-    """Parse and validate YAML config text. Raises ConfigError listing every problem."""
-    try:
-        # The C loader is ~10x faster on a 10,000-target mapping; the pure-Python
-        # one re-parses a broken file so its error (line, column) reads the same.
-        raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
-    except yaml.YAMLError:
-        try:
-            yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-            problem = getattr(exc, "problem", None) or "invalid YAML"
-            raise ConfigError(source, [f"{where}{problem}"]) from None
-        raise ConfigError(source, ["invalid YAML"]) from None
-    if raw is None:
-        raise ConfigError(source, ["the file is empty"])
-    if not isinstance(raw, dict):
-        raise ConfigError(source, ["top level must be a mapping"])
-    raw = apply_env(raw, environ or {})
-    try:
-        return Config.model_validate(raw)
-    except ValidationError as exc:
-        errors = [line for err in exc.errors() for line in _format(err)]
-        raise ConfigError(source, errors) from None

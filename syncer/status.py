@@ -12,10 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from syncer import diff, render, settings
+from syncer import diff, kserve, render, settings
 from syncer.errors import SyncError
-from syncer.model import ANN_SOURCE, ANN_SYNCED_AT, ObservedSecret, Ref
-from syncer.reconcile import target_namespaces
+from syncer.model import ANN_SOURCE, ANN_SYNCED_AT, Namespace, ObservedSecret, Ref
 
 HEADER = ("NAMESPACE", "SECRET", "CREDENTIAL", "SOURCE", "VAULT", "CLUSTER", "LAST WRITE",
           "DRIFT", "CONFLICT", "STATE")
@@ -26,13 +25,13 @@ class StatusVault(Protocol):
 
 
 class StatusKube(Protocol):
-    def namespaces(self) -> dict[str, render.Namespace]: ...
+    def namespaces(self) -> dict[str, Namespace]: ...
     def managed_secrets(self, namespaces: Iterable[str] | None = None
                         ) -> dict[Ref, ObservedSecret]: ...
     def get_secret(self, namespace: str, name: str) -> ObservedSecret | None: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Row:
     namespace: str
     secret: str
@@ -88,7 +87,7 @@ def _conflict(obs: ObservedSecret | None, keys: list[str], shared: bool) -> bool
 
 def rows(config: settings.Config, vault: StatusVault, kube: StatusKube) -> list[Row]:
     namespaces = kube.namespaces()
-    scope = target_namespaces(config, namespaces) if config.sync.namespace_scoped else None
+    scope = render.target_namespaces(config, namespaces) if config.sync.namespace_scoped else None
     observed = kube.managed_secrets(scope)
     versions = _vault_versions(config, vault)
     shared_names = {config.kserve.storage_spec_secret_name}
@@ -98,7 +97,7 @@ def rows(config: settings.Config, vault: StatusVault, kube: StatusKube) -> list[
         for target in cred.targets:
             wanted: list[tuple[str, list[str]]] = []
             if target.secret:
-                wanted.append((target.secret, list(render.secret_keys(config, cred))))
+                wanted.append((target.secret, list(kserve.secret_keys(config, cred))))
             if target.storage_config:
                 sc = target.storage_config
                 shared_names.add(config.storage_secret_name(target))
@@ -108,16 +107,24 @@ def rows(config: settings.Config, vault: StatusVault, kube: StatusKube) -> list[
             for ns in names:
                 for name, keys in wanted:
                     obs = observed.get((ns, name)) or kube.get_secret(ns, name)
-                    shared = name in shared_names
-                    recorded = obs.annotations.get(ANN_SOURCE, "") if obs and obs.managed else ""
-                    cluster = version_in(recorded, key)
-                    drift = obs is not None and diff.observed_drift(obs)
-                    conflict = _conflict(obs, keys, shared)
-                    out.append(Row(ns, name, cred.name, f"{key[0]}/{key[1]}", versions[key],
-                                   cluster, obs.annotations.get(ANN_SYNCED_AT, "-")
-                                   if obs and obs.managed else "-", drift, conflict,
-                                   _state(obs, versions[key], cluster, drift, conflict)))
+                    out.append(_row(obs, ns=ns, name=name, credential=cred.name, key=key,
+                                    vault_version=versions[key], keys=keys,
+                                    shared=name in shared_names))
     return out
+
+
+def _row(obs: ObservedSecret | None, *, ns: str, name: str, credential: str,
+         key: render.SourceKey, vault_version: str, keys: list[str], shared: bool) -> Row:
+    ours = obs is not None and obs.managed
+    recorded = obs.annotations.get(ANN_SOURCE, "") if obs and ours else ""
+    cluster = version_in(recorded, key)
+    drift = obs is not None and diff.observed_drift(obs)
+    conflict = _conflict(obs, keys, shared)
+    return Row(namespace=ns, secret=name, credential=credential, source=f"{key[0]}/{key[1]}",
+               vault_version=vault_version, cluster_version=cluster,
+               last_write=obs.annotations.get(ANN_SYNCED_AT, "-") if obs and ours else "-",
+               drift=drift, conflict=conflict,
+               state=_state(obs, vault_version, cluster, drift, conflict))
 
 
 def _state(obs: ObservedSecret | None, vault_version: str, cluster_version: str, drift: bool,

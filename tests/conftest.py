@@ -7,12 +7,9 @@ real-server tests are skipped with the reason printed.
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import secrets
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,9 +21,7 @@ from kubernetes import config as k8s_config
 
 from devenv import servers
 from tests import seeds
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
+from tests.helpers import IN_CI, AuditLog, WriteConfig
 
 # -- leak guard -------------------------------------------------------------
 
@@ -107,95 +102,11 @@ def vault_prefix(request: pytest.FixtureRequest) -> str:
     return f"t/{request.node.name[:40]}-{secrets.token_hex(3)}"
 
 
-# -- helpers ----------------------------------------------------------------
-
-
-def secret_data(core: k8s.CoreV1Api, namespace: str, name: str) -> dict[str, str]:
-    """A Secret's data, decoded (for assertions; never printed)."""
-    secret = core.read_namespaced_secret(name, namespace)
-    return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
-
-
-def sa_token(core: k8s.CoreV1Api, namespace: str, name: str) -> str:
-    """A token for a ServiceAccount, issued by the API server (TokenRequest)."""
-    request = k8s.AuthenticationV1TokenRequest(spec=k8s.V1TokenRequestSpec(audiences=[]))
-    token: str = core.create_namespaced_service_account_token(name, namespace, request
-                                                              ).status.token
-    return token
-
-
-def sa_kubeconfig(core: k8s.CoreV1Api, devenv: servers.Env, namespace: str, name: str,
-                  path: Path) -> Path:
-    """A kubeconfig that acts as that ServiceAccount (for RBAC tests)."""
-    path.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": devenv.apiserver_url,
-                                               "certificate-authority": devenv.ca_cert}}],
-        "users": [{"name": "u", "user": {"token": sa_token(core, namespace, name)}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
-    return path
-
-
-def enable_kubernetes_auth(bao: hvac.Client, devenv: servers.Env, mount: str, *,
-                           namespace: str, service_account: str, policies: list[str]) -> None:
-    """OpenBao's kubernetes auth at ``mount``, reviewing tokens with this API server."""
-    bao.sys.enable_auth_method("kubernetes", path=mount)
-    bao.write(f"auth/{mount}/config", kubernetes_host=devenv.apiserver_url,
-              kubernetes_ca_cert=Path(devenv.ca_cert).read_text(),
-              token_reviewer_jwt=devenv.admin_token, disable_local_ca_jwt=True)
-    bao.write(f"auth/{mount}/role/syncer", bound_service_account_names=[service_account],
-              bound_service_account_namespaces=[namespace], token_policies=policies,
-              token_ttl="10m")
-
-
-class AuditLog:
-    """Counts requests from the API server's own audit log."""
-
-    def __init__(self, path: str) -> None:
-        self.path = Path(path)
-        self.offset = 0
-
-    def mark(self) -> None:
-        self._settle()
-        self.offset = self.path.stat().st_size if self.path.exists() else 0
-
-    def _settle(self) -> None:
-        # The log backend writes as requests complete; wait until it stops growing.
-        last = -1
-        for _ in range(20):
-            size = self.path.stat().st_size if self.path.exists() else 0
-            if size == last:
-                return
-            last = size
-            time.sleep(0.1)
-
-    def events(self, *, namespaces: set[str] | None = None) -> list[dict[str, Any]]:
-        self._settle()
-        with self.path.open() as fh:
-            fh.seek(self.offset)
-            lines = fh.read().splitlines()
-        out = []
-        for line in lines:
-            event = json.loads(line)
-            ref = event.get("objectRef") or {}
-            if namespaces is not None and ref.get("namespace") not in namespaces:
-                continue
-            out.append(event)
-        return out
-
-    def writes(self, *, namespaces: set[str] | None = None) -> list[dict[str, Any]]:
-        return [e for e in self.events(namespaces=namespaces)
-                if e["verb"] in {"create", "update", "patch", "delete"}]
-
-
 @pytest.fixture
 def audit(devenv: servers.Env) -> AuditLog:
     log = AuditLog(devenv.audit_log)
     log.mark()
     return log
-
-
-WriteConfig = Callable[..., Path]
 
 
 @pytest.fixture

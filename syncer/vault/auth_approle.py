@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from syncer import settings
-from syncer.vault.auth import Login, from_auth_response, read_file
+from syncer.vault.login import Login, from_auth_response, read_file
 
 
 def login(client: Any, auth: settings.AuthSettings) -> Login:

@@ -22,6 +22,7 @@ from syncer.errors import VaultAuthError, VaultError, VaultNotFound, short
 from syncer.model import VaultData
 from syncer.secretvalue import SecretValue
 from syncer.vault import auth as vault_auth
+from syncer.vault.login import Login, from_auth_response
 
 log = structlog.get_logger(__name__)
 
@@ -72,10 +73,9 @@ class VaultReader:
         self._observe = observe or (lambda op, status: None)
         self._clock = clock
         self._lock = threading.Lock()
-        self._login: vault_auth.Login | None = None
+        self._login: Login | None = None
         self._login_at = 0.0
         self._generation = 0  # bumped per login: concurrent 403s log in once
-        self.logins = 0  # for tests and the benchmark: one per token lifetime
         verify: bool | str = config.ca_cert or True
         self._client = hvac.Client(url=config.address, namespace=config.namespace or None,
                                    verify=verify, timeout=config.timeout)
@@ -106,7 +106,6 @@ class VaultReader:
             raise translate(exc, what) from None
         self._login, self._login_at = login, self._clock()
         self._generation += 1
-        self.logins += 1
         self._client.token = login.token
         log.info("vault_login", method=self._config.auth.method, ttl=login.ttl,
                  renewable=login.renewable)
@@ -124,9 +123,9 @@ class VaultReader:
                 try:
                     response = self._client.auth.token.renew_self()
                     self._observe("renew", "ok")
-                    new = vault_auth.from_auth_response(
+                    new = from_auth_response(
                         response, can_relogin=self._login.can_relogin)
-                    self._login = vault_auth.Login(self._login.token, new.ttl, new.renewable,
+                    self._login = Login(self._login.token, new.ttl, new.renewable,
                                                    self._login.can_relogin)
                     self._login_at = self._clock()
                     log.info("vault_token_renewed", ttl=new.ttl)

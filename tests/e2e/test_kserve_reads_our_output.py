@@ -19,8 +19,8 @@ import pytest
 from kubernetes import client as k8s
 
 from tests import seeds
-from tests.conftest import WriteConfig, secret_data
 from tests.e2e.consumer import MotoS3, consumer_python, download, kserve_env_from_s3_secret
+from tests.helpers import WriteConfig, secret_data
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 Cli = Callable[..., tuple[int, str]]

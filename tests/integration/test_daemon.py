@@ -15,9 +15,9 @@ from kubernetes import client as k8s
 
 from devenv import servers
 from tests import seeds
-from tests.conftest import WriteConfig, secret_data
+from tests.entries import put_s3, s3_entry
+from tests.helpers import WriteConfig, secret_data
 from tests.integration.daemon_helpers import Daemon, http_get, metric, wait_for
-from tests.integration.test_sync import put_s3, s3_entry
 
 pytestmark = pytest.mark.integration
 def test_daemon_syncs_scrapes_probes_reloads_and_stops(

@@ -15,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from devenv import binaries, servers
 from tests import seeds
-from tests.conftest import AuditLog, enable_kubernetes_auth
+from tests.helpers import AuditLog, enable_kubernetes_auth
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +36,7 @@ class TestKubeApiserver:
         value = seeds.fake("devenv-roundtrip")
         core.create_namespaced_secret(namespace, k8s.V1Secret(
             metadata=k8s.V1ObjectMeta(name="probe"), string_data={"k": value}))
-        from tests.conftest import secret_data
+        from tests.helpers import secret_data
         assert secret_data(core, namespace, "probe") == {"k": value}
 
     def test_rbac_forbids_a_serviceaccount_token(self, core: k8s.CoreV1Api, namespace: str,

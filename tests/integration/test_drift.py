@@ -17,9 +17,9 @@ import pytest
 from kubernetes import client as k8s
 
 from devenv import servers
-from tests.conftest import AuditLog, WriteConfig, secret_data
+from tests.entries import hf_entry, put_hf, put_s3, s3_entry
+from tests.helpers import AuditLog, WriteConfig, secret_data
 from tests.integration.daemon_helpers import Daemon, metric, wait_for
-from tests.integration.test_sync import hf_entry, put_hf, put_s3, s3_entry
 
 pytestmark = pytest.mark.integration
 

@@ -19,9 +19,9 @@ from kubernetes import client as k8s
 
 from devenv import servers
 from tests import seeds
-from tests.conftest import WriteConfig, sa_kubeconfig, secret_data
+from tests.entries import hf_entry, put_s3, s3_entry
+from tests.helpers import WriteConfig, sa_kubeconfig, secret_data
 from tests.integration.daemon_helpers import Daemon, metric, wait_for
-from tests.integration.test_sync import hf_entry, put_s3, s3_entry
 
 pytestmark = pytest.mark.integration
 Cli = Callable[..., tuple[int, str]]

@@ -16,8 +16,8 @@ import yaml
 from kubernetes import client as k8s
 
 from devenv import servers
-from tests.conftest import WriteConfig, sa_kubeconfig, secret_data
-from tests.integration.test_sync import put_s3, s3_entry
+from tests.entries import put_s3, s3_entry
+from tests.helpers import WriteConfig, sa_kubeconfig, secret_data
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

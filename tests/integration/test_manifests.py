@@ -18,10 +18,10 @@ import yaml
 from kubernetes import client as k8s
 
 from devenv import servers, tools
+from syncer.loader import parse
 from syncer.metrics import Metrics
-from syncer.settings import parse
-from tests.conftest import WriteConfig, sa_kubeconfig, secret_data
-from tests.integration.test_sync import put_s3, s3_entry
+from tests.entries import put_s3, s3_entry
+from tests.helpers import WriteConfig, sa_kubeconfig, secret_data
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,10 +100,13 @@ class TestKubernetesManifests:
             in out
 
     def test_shipped_mapping_validates(self) -> None:
-        for doc in yaml.safe_load_all((ROOT / "manifests/base/configmap.yaml").read_text()):
-            parse(doc["data"]["config.yaml"], environ={})
+        """The mappings shipped in the kustomize base and the chart parse (a ConfigError
+        would fail this test) and each maps at least one credential."""
+        configs = [parse(doc["data"]["config.yaml"], environ={}) for doc in
+                   yaml.safe_load_all((ROOT / "manifests/base/configmap.yaml").read_text())]
         values = yaml.safe_load((ROOT / "charts/kserve-vault-sync/values.yaml").read_text())
-        parse(yaml.safe_dump(values["config"]), environ={})
+        configs.append(parse(yaml.safe_dump(values["config"]), environ={}))
+        assert len(configs) == 2 and all(c.credentials for c in configs)
 
     def test_helm_lint_template_and_dry_run(self, devenv: servers.Env, crds: None,
                                             core: k8s.CoreV1Api, namespace: str) -> None:

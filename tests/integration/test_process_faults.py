@@ -22,9 +22,9 @@ from kubernetes import config as k8s_config
 
 from devenv import servers
 from tests import seeds
-from tests.conftest import AuditLog, WriteConfig, secret_data
+from tests.entries import put_s3, s3_entry
+from tests.helpers import AuditLog, WriteConfig, secret_data
 from tests.integration.daemon_helpers import Daemon, metric, wait_for
-from tests.integration.test_sync import put_s3, s3_entry
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent

@@ -12,9 +12,9 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes.utils import create_from_dict
 
-from syncer.rollout import ANN_RESTARTED_AT, ANN_ROLLOUT_HASH
-from tests.conftest import WriteConfig
-from tests.integration.test_sync import put_s3, s3_entry
+from syncer.consumers import ANN_RESTARTED_AT, ANN_ROLLOUT_HASH
+from tests.entries import put_s3, s3_entry
+from tests.helpers import WriteConfig
 
 pytestmark = pytest.mark.integration
 Cli = Callable[..., tuple[int, str]]

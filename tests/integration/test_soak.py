@@ -22,9 +22,9 @@ from kubernetes import client as k8s
 
 from devenv import servers
 from tests import seeds
-from tests.conftest import WriteConfig, secret_data
+from tests.entries import s3_entry
+from tests.helpers import WriteConfig, secret_data
 from tests.integration.daemon_helpers import Daemon, metric, wait_for
-from tests.integration.test_sync import s3_entry
 
 pytestmark = pytest.mark.integration
 PATHS = 4

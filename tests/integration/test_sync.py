@@ -1,4 +1,4 @@
-"""Core sync against the real OpenBao and kube-apiserver (DESIGN.md §4)."""
+"""Core sync against the real OpenBao and kube-apiserver."""
 
 from __future__ import annotations
 
@@ -6,15 +6,17 @@ import base64
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import hvac
 import pytest
+import yaml
 from kubernetes import client as k8s
 
 from devenv import servers
+from syncer.model import ANN_HASH, ANN_OWNERSHIP, ANN_SOURCE
 from tests import seeds
-from tests.conftest import (
+from tests.entries import hf_entry, put_hf, put_s3, s3_entry
+from tests.helpers import (
     AuditLog,
     WriteConfig,
     enable_kubernetes_auth,
@@ -24,36 +26,6 @@ from tests.conftest import (
 
 pytestmark = pytest.mark.integration
 Cli = Callable[..., tuple[int, str]]
-
-
-def s3_entry(name: str, path: str, namespaces: list[str], **target: Any) -> dict[str, Any]:
-    return {
-        "name": name, "type": "s3",
-        "vault": {"path": path, "keys": {"accessKeyId": "access_key",
-                                         "secretAccessKey": "secret_key"}},
-        "s3": {"endpoint": "s3.amazonaws.com", "useHttps": True, "region": "us-east-1"},
-        "targets": [{"namespaces": namespaces, "secret": "s3-secret",
-                     "serviceAccount": "s3-sa", **target}],
-    }
-
-
-def hf_entry(name: str, path: str, namespaces: list[str], **target: Any) -> dict[str, Any]:
-    return {"name": name, "type": "hf", "vault": {"path": path, "keys": {"token": "token"}},
-            "targets": [{"namespaces": namespaces, "secret": "storage-config",
-                         "serviceAccount": "hfserviceacc", **target}]}
-
-
-def put_s3(bao: hvac.Client, path: str) -> tuple[str, str]:
-    key_id, secret = seeds.fake("ak", "AKIA"), seeds.fake("sk")
-    bao.secrets.kv.v2.create_or_update_secret(path, secret={"access_key": key_id,
-                                                            "secret_key": secret})
-    return key_id, secret
-
-
-def put_hf(bao: hvac.Client, path: str) -> str:
-    token = seeds.fake("hf", "hf_")
-    bao.secrets.kv.v2.create_or_update_secret(path, secret={"token": token})
-    return token
 
 
 class TestFirstSync:
@@ -320,8 +292,18 @@ class TestModes:
         code, out = cli("render", "-c", str(config))
         assert code == 0 and "<redacted sha256:" in out and secret not in out
         code, out = cli("render", "-c", str(config), "--reveal", echo=False)
-        assert code == 0 and secret in out
+        assert code == 0 and base64.b64encode(secret.encode()).decode() in out
+        documents = "\n".join(line for line in out.splitlines()
+                              if not line.startswith('{"'))  # stderr's JSON log lines
+        printed = {d["metadata"]["name"]: d for d in yaml.safe_load_all(documents) if d}
         assert cli("once", "-c", str(config))[0] == 0
+        # render prints the very objects the first sync wrote: data, labels, annotations.
+        written = core.read_namespaced_secret("s3-secret", namespace)
+        assert printed["s3-secret"]["data"] == written.data
+        assert printed["s3-secret"]["metadata"]["labels"] == written.metadata.labels
+        for key in (ANN_HASH, ANN_SOURCE, ANN_OWNERSHIP):
+            assert printed["s3-secret"]["metadata"]["annotations"][key] == \
+                written.metadata.annotations[key]
         code, out = cli("status", "-c", str(config))
         assert code == 0 and "in sync" in out
         put_s3(bao, f"{vault_prefix}/s3")

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from devenv import tools
-from tests.conftest import IN_CI
+from tests.helpers import IN_CI
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,8 @@ from kubernetes import client as k8s
 
 from devenv import servers
 from tests import processes, seeds
-from tests.conftest import WriteConfig, secret_data
-from tests.integration.test_sync import s3_entry
+from tests.entries import s3_entry
+from tests.helpers import WriteConfig, secret_data
 
 pytestmark = pytest.mark.integration
 Cli = Callable[..., tuple[int, str]]

@@ -13,7 +13,7 @@ import yaml
 
 from devenv import servers
 from tests import seeds
-from tests.conftest import AuditLog, WriteConfig
+from tests.helpers import AuditLog, WriteConfig
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

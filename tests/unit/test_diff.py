@@ -31,8 +31,8 @@ def kv(value: str) -> KeyValue:
 
 
 def desired(shared: bool = False, adopt: bool = False, **keys: str) -> DesiredSecret:
-    return DesiredSecret("ns", "storage-config" if shared else "s3-secret", shared,
-                         {k: kv(v) for k, v in keys.items()},
+    return DesiredSecret(namespace="ns", name="storage-config" if shared else "s3-secret",
+                         shared=shared, keys={k: kv(v) for k, v in keys.items()},
                          annotations={} if shared else {"serving.kserve.io/s3-region": "r"},
                          adopt=adopt, credentials={"cred"})
 
@@ -45,9 +45,11 @@ def observed_from(d: DesiredSecret, *, extra: dict[str, str] | None = None,
     ann = {k: v for k, v in action.body["metadata"]["annotations"].items()}
     digests = {k: v.sha for k, v in action.body["data"].items()}
     digests.update({k: SecretValue(v).sha for k, v in (extra or {}).items()})
-    return ObservedSecret("ns", d.name, "uid", "1", changes.get("type", "Opaque"),
-                          OURS if labels is None else labels,
-                          changes.get("annotations", ann), changes.get("digests", digests))
+    return ObservedSecret(namespace="ns", name=d.name, uid="uid", resource_version="1",
+                          type=changes.get("type", "Opaque"),
+                          labels=OURS if labels is None else labels,
+                          annotations=changes.get("annotations", ann),
+                          key_digests=changes.get("digests", digests))
 
 
 class TestOwnedSecret:
@@ -99,15 +101,20 @@ class TestOwnedSecret:
         assert action.verb == "conflict" and "immutable" in action.reason
 
     def test_held_entry_writes_nothing(self) -> None:
-        d = desired()
-        d.held_keys = {"A"}
-        assert diff.diff_secret(d, None, now=NOW) == []
+        """Every credential of the Secret failed this cycle: whatever the cluster holds
+        (here the last good values) is left exactly as it is, and nothing is created."""
+        obs = observed_from(desired(A="1", B="2"))
+        held = desired()
+        held.held_keys = frozenset({"A", "B"})
+        assert diff.diff_secret(held, obs, now=NOW, prune=True) == []
+        assert diff.diff_secret(held, None, now=NOW) == []
 
 
 class TestSharedSecret:
     def hand_made(self, **keys: str) -> ObservedSecret:
-        return ObservedSecret("ns", "storage-config", "uid", "1", "Opaque", {}, {},
-                              {k: SecretValue(v).sha for k, v in keys.items()})
+        return ObservedSecret(namespace="ns", name="storage-config", uid="uid",
+                              resource_version="1", type="Opaque", labels={}, annotations={},
+                              key_digests={k: SecretValue(v).sha for k, v in keys.items()})
 
     def test_adds_our_keys_to_a_hand_made_secret(self) -> None:
         [action] = diff.diff_secret(desired(shared=True, HF_TOKEN="t"),
@@ -142,21 +149,34 @@ class TestSharedSecret:
         assert pruned.body["metadata"]["annotations"][ANN_MANAGED_KEYS] == "HF_TOKEN"
 
 
+    def test_held_key_survives_prune(self) -> None:
+        """A key whose credential failed this cycle is kept, even with prune on; a key
+        no entry wants any more is pruned in the same patch."""
+        obs = observed_from(desired(shared=True, HF_TOKEN="t", models="spec", gone="g"))
+        now = desired(shared=True, HF_TOKEN="t")
+        now.held_keys = frozenset({"models"})
+        [patch] = diff.diff_secret(now, obs, now=NOW, prune=True)
+        assert patch.body is not None and patch.body["data"] == {"gone": None}
+        assert patch.body["metadata"]["annotations"][ANN_MANAGED_KEYS] == "HF_TOKEN,models"
+
+
 class TestServiceAccount:
     def sa(self, secrets: tuple[str, ...], managed: bool = True, mine: str = "") -> (
             ObservedServiceAccount):
-        return ObservedServiceAccount("ns", "sa", "uid", "1", OURS if managed else {},
-                                      {ANN_MANAGED_SECRETS: mine, ANN_OWNERSHIP: "object"}
-                                      if managed else {}, secrets)
+        return ObservedServiceAccount(
+            namespace="ns", name="sa", uid="uid", resource_version="1",
+            labels=OURS if managed else {},
+            annotations={ANN_MANAGED_SECRETS: mine, ANN_OWNERSHIP: "object"} if managed else {},
+            secrets=secrets)
 
     def test_created_only_for_available_secrets(self) -> None:
-        d = DesiredServiceAccount("ns", "sa", {"s3-secret", "held"})
+        d = DesiredServiceAccount(namespace="ns", name="sa", secrets={"s3-secret", "held"})
         [action] = diff.diff_service_account(d, None, available={"s3-secret"})
         assert action.body is not None and action.body["secrets"] == [{"name": "s3-secret"}]
         assert diff.diff_service_account(d, None, available=set()) == []
 
     def test_existing_entries_are_kept(self) -> None:
-        d = DesiredServiceAccount("ns", "sa", {"s3-secret"})
+        d = DesiredServiceAccount(namespace="ns", name="sa", secrets={"s3-secret"})
         [action] = diff.diff_service_account(d, self.sa(("theirs",), managed=False),
                                              available={"s3-secret"})
         # Strategic merge by name: only our entry is sent; "theirs" stays.
@@ -164,7 +184,7 @@ class TestServiceAccount:
         assert action.body["metadata"]["annotations"][ANN_OWNERSHIP] == "keys"
 
     def test_no_op(self) -> None:
-        d = DesiredServiceAccount("ns", "sa", {"s3-secret"})
+        d = DesiredServiceAccount(namespace="ns", name="sa", secrets={"s3-secret"})
         obs = self.sa(("theirs", "s3-secret"), mine="s3-secret")
         assert diff.diff_service_account(d, obs, available={"s3-secret"}) == []
 

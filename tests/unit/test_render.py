@@ -18,10 +18,17 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from syncer import render
-from syncer.model import VaultData
+from syncer import diff, kserve, render
+from syncer.loader import parse
+from syncer.model import (
+    ANN_MANAGED_KEYS,
+    ANN_OWNERSHIP,
+    Namespace,
+    ObservedSecret,
+    VaultData,
+    VaultFailure,
+)
 from syncer.secretvalue import SecretValue
-from syncer.settings import parse
 from tests import seeds
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
@@ -46,12 +53,13 @@ credentials:
 def vault_data(path: str, **values: Any) -> VaultData:
     strings = {k: SecretValue(v) for k, v in values.items() if isinstance(v, str)}
     others = frozenset(k for k, v in values.items() if not isinstance(v, str))
-    return VaultData("secret", path, 3, strings, non_string_keys=others)
+    return VaultData(mount="secret", path=path, version=3, data=strings,
+                     non_string_keys=others)
 
 
-def namespaces(*names: str, **labels: dict[str, str]) -> dict[str, render.Namespace]:
-    out = {n: render.Namespace(n, {}) for n in names}
-    out.update({n: render.Namespace(n, lab) for n, lab in labels.items()})
+def namespaces(*names: str, **labels: dict[str, str]) -> dict[str, Namespace]:
+    out = {n: Namespace(n, {}) for n in names}
+    out.update({n: Namespace(n, lab) for n, lab in labels.items()})
     return out
 
 
@@ -86,9 +94,26 @@ def test_seed_pattern_is_reproduced() -> None:
 
 
 def test_shared_secret_is_owned_key_by_key() -> None:
-    out = seed_render()
-    assert out.secrets[("team-a", "storage-config")].shared
-    assert not out.secrets[("team-a", "s3-secret")].shared
+    """storage-config gathers keys from two credentials and is written key by key:
+    against a hand-made storage-config, only our keys are sent and recorded."""
+    config = parse(SEED_CONFIG.replace("serviceAccount: s3-sa}",
+                                       "serviceAccount: s3-sa, storageConfig: {key: m}}"))
+    out = render.render(config, namespaces=namespaces("team-a"), vault={
+        ("secret", "kserve/s3", 2, None): vault_data("kserve/s3", access_key="AKIA0001",
+                                                     secret_key=seeds.fake("shared-sk")),
+        ("secret", "kserve/hf", 2, None): vault_data("kserve/hf", token=seeds.HF_TOKEN)})
+    shared = out.secrets[("team-a", "storage-config")]
+    assert shared.shared and not out.secrets[("team-a", "s3-secret")].shared
+    assert {k: kv.credential for k, kv in shared.keys.items()} == {"m": "s3", "HF_TOKEN": "hf"}
+    theirs = ObservedSecret(namespace="team-a", name="storage-config", uid="u",
+                            resource_version="1", type="Opaque", labels={}, annotations={},
+                            key_digests={"theirs": "0123456789abcdef"})
+    [patch] = diff.diff_secret(shared, theirs, now="2026-11-25T00:00:00Z")
+    assert patch.verb == "patch" and patch.body is not None
+    assert set(patch.body["data"]) == set(shared.keys)
+    annotations = patch.body["metadata"]["annotations"]
+    assert annotations[ANN_MANAGED_KEYS] == ",".join(sorted(shared.keys))
+    assert annotations[ANN_OWNERSHIP] == "keys"
 
 
 ANNOTATION_CASES: list[tuple[dict[str, Any], dict[str, str]]] = [
@@ -109,7 +134,7 @@ ANNOTATION_CASES: list[tuple[dict[str, Any], dict[str, str]]] = [
 @pytest.mark.parametrize(("s3", "expected"), ANNOTATION_CASES)
 def test_s3_annotations(s3: dict[str, Any], expected: dict[str, str]) -> None:
     from syncer.settings import S3Options
-    got = render.s3_annotations(S3Options.model_validate(s3))
+    got = kserve.s3_annotations(S3Options.model_validate(s3))
     assert got == {f"serving.kserve.io/{k}": v for k, v in expected.items()}
 
 
@@ -127,7 +152,7 @@ credentials:
 """
 
 
-def render_one(text: str, ns: dict[str, render.Namespace] | None = None, **values: Any
+def render_one(text: str, ns: dict[str, Namespace] | None = None, **values: Any
                ) -> render.Rendered:
     config = parse(text)
     data = vault_data("p/s3", **(values or {"ak": "AK1", "sk": seeds.fake("render-sk")}))
@@ -157,9 +182,9 @@ def test_key_names_follow_inferenceservice_config() -> None:
 
 def test_namespace_selector_and_missing_namespace() -> None:
     text = one_s3(target="{namespaceSelector: {matchLabels: {serving: 'yes'}}, secret: s3-secret}")
-    ns = {"a": render.Namespace("a", {"serving": "yes"}),
-          "b": render.Namespace("b", {"serving": "no"}),
-          "c": render.Namespace("c", {"serving": "yes"}, terminating=True)}
+    ns = {"a": Namespace("a", {"serving": "yes"}),
+          "b": Namespace("b", {"serving": "no"}),
+          "c": Namespace("c", {"serving": "yes"}, terminating=True)}
     assert set(render_one(text, ns).secrets) == {("a", "s3-secret")}
     out = render_one(one_s3(target="{namespaces: [a, gone], secret: s3-secret}"))
     assert set(out.secrets) == {("a", "s3-secret")}
@@ -192,7 +217,8 @@ def test_bad_values_hold_the_entry(values: dict[str, Any], expected: str) -> Non
 def test_vault_failure_holds_only_that_entry() -> None:
     config = parse(SEED_CONFIG)
     out = render.render(config, namespaces=namespaces("team-a"), vault={
-        ("secret", "kserve/s3", 2, None): "read secret/kserve/s3: HTTP 503 (Vault is sealed)",
+        ("secret", "kserve/s3", 2, None):
+            VaultFailure("read secret/kserve/s3: HTTP 503 (Vault is sealed)"),
         ("secret", "kserve/hf", 2, None): vault_data("kserve/hf", token=seeds.HF_TOKEN),
     })
     assert [e.credential for e in out.errors] == ["s3"]
@@ -257,8 +283,8 @@ def test_fuzzed_vault_data_never_renders_partial(values: dict[str, Any], s3: str
     strings = {k: SecretValue(v) for k, v in values.items() if isinstance(v, str)}
     others = frozenset(k for k, v in values.items() if not isinstance(v, str))
     out = render.render(parse(text), namespaces=namespaces("a"), vault={
-        ("secret", "p/s3", 2, None): VaultData("secret", "p/s3", 1, strings,
-                                               non_string_keys=others)})
+        ("secret", "p/s3", 2, None): VaultData(mount="secret", path="p/s3", version=1,
+                                               data=strings, non_string_keys=others)})
     secret = out.secrets[("a", "s3-secret")]
     if out.errors:
         assert not secret.keys and not out.secrets[("a", "storage-config")].keys

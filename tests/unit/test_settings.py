@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from syncer import settings
-from syncer.settings import ConfigError, parse
+from syncer import fields
+from syncer.errors import ConfigError
+from syncer.loader import parse
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,7 +83,9 @@ class TestValid:
               "targets": [{"namespaces": ["team-a"], "secret": "storage-config"}]}
         s3 = s3_cred(targets=[{"namespaces": ["team-a"],
                                "storageConfig": {"key": "team-a", "bucket": "m"}}])
-        parse(cfg([s3, hf]))
+        config = parse(cfg([s3, hf]))
+        [s3_target], [hf_target] = config.credentials[0].targets, config.credentials[1].targets
+        assert config.storage_secret_name(s3_target) == hf_target.secret == "storage-config"
 
 
 BAD: list[tuple[str, Any, str]] = [
@@ -184,4 +187,4 @@ def test_fuzzed_config_never_tracebacks(doc: Any) -> None:
 def test_duration_parser_rejects_garbage() -> None:
     for bad in ("", "5", "5 m", "-5s", "5x", True, None):
         with pytest.raises(ValueError):
-            settings.parse_duration(bad)
+            fields.parse_duration(bad)

@@ -1,0 +1,96 @@
+"""Which workloads consume a rotated credential, and the patch that restarts them. Pure.
+
+KServe copies credentials into a pod only when it starts, so a predictor keeps
+the old key until it restarts. With ``rollout: true`` on a target, after a
+rotation changes a Secret's content, the Deployments and InferenceServices in
+that namespace that use it - through the ServiceAccount that lists it, a
+secretKeyRef/envFrom/volume, or (storage-config) the STORAGE_CONFIG env -
+get a pod-template annotation bump, as ``kubectl rollout restart`` does.
+
+Once per rotation: the bump records the Secret's content hash, and a consumer
+already carrying that hash is skipped, so no loop is possible and a change of
+our own metadata alone never rolls anything. :mod:`syncer.rollout` runs the
+phase (rate limit, pending restarts) with the adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+ANN_RESTARTED_AT = "kserve-vault-sync/restarted-at"
+ANN_ROLLOUT_HASH = "kserve-vault-sync/rollout-hash"
+
+
+@dataclass(frozen=True)
+class Rotated:
+    """A Secret whose content a cycle just changed, and who may consume it."""
+
+    namespace: str
+    secret: str
+    content_hash: str
+    service_accounts: frozenset[str]
+    storage_spec: bool = False  # a storage-config Secret: `storage:` ISVCs use it
+
+
+def _pod_uses(pod: dict[str, Any], rotated: Rotated) -> bool:
+    if pod.get("serviceAccountName") in rotated.service_accounts:
+        return True
+    for volume in pod.get("volumes") or []:
+        if (volume.get("secret") or {}).get("secretName") == rotated.secret:
+            return True
+    for container in (pod.get("containers") or []) + (pod.get("initContainers") or []):
+        for env_from in container.get("envFrom") or []:
+            if (env_from.get("secretRef") or {}).get("name") == rotated.secret:
+                return True
+        for env in container.get("env") or []:
+            ref = (env.get("valueFrom") or {}).get("secretKeyRef") or {}
+            if ref.get("name") == rotated.secret:
+                return True
+    return False
+
+
+def deployment_uses(deployment: dict[str, Any], rotated: Rotated) -> bool:
+    pod = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+    return _pod_uses(pod, rotated)
+
+
+def isvc_uses(isvc: dict[str, Any], rotated: Rotated) -> bool:
+    """An InferenceService's predictor (and transformer/explainer) components."""
+    meta_ann = (isvc.get("metadata") or {}).get("annotations") or {}
+    if meta_ann.get("serving.kserve.io/storageSecretName") == rotated.secret:
+        return True
+    spec = isvc.get("spec") or {}
+    predictor = spec.get("predictor") or {}
+    if rotated.storage_spec and ((predictor.get("model") or {}).get("storage")
+                                 or predictor.get("storage")):
+        return True
+    return any(_pod_uses(spec.get(part) or {}, rotated)
+               for part in ("predictor", "transformer", "explainer"))
+
+
+def deployment_patch(rotated: Rotated, now: str) -> dict[str, Any]:
+    return {"spec": {"template": {"metadata": {"annotations": {
+        ANN_RESTARTED_AT: now, ANN_ROLLOUT_HASH: rotated.content_hash}}}}}
+
+
+def isvc_patch(rotated: Rotated, now: str) -> dict[str, Any]:
+    # ComponentExtensionSpec.annotations: "added to the component pod" by KServe.
+    return {"spec": {"predictor": {"annotations": {
+        ANN_RESTARTED_AT: now, ANN_ROLLOUT_HASH: rotated.content_hash}}}}
+
+
+def already_rolled(obj: dict[str, Any], kind: str, rotated: Rotated) -> bool:
+    spec = obj.get("spec") or {}
+    if kind == "Deployment":
+        ann = ((spec.get("template") or {}).get("metadata") or {}).get("annotations") or {}
+    else:
+        ann = (spec.get("predictor") or {}).get("annotations") or {}
+    return ann.get(ANN_ROLLOUT_HASH) == rotated.content_hash
+
+
+def consumers(items: Iterable[dict[str, Any]], kind: str, rotated: Rotated
+              ) -> list[dict[str, Any]]:
+    uses = deployment_uses if kind == "Deployment" else isvc_uses
+    return [o for o in items if uses(o, rotated) and not already_rolled(o, kind, rotated)]

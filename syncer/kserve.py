@@ -1,0 +1,92 @@
+"""What KServe reads, and how we encode it. Pure.
+
+The shapes follow KServe's own code (checked at commit aaac4e294):
+- per-backend Secrets and their ``serving.kserve.io/s3-*`` annotations:
+  pkg/credentials/s3/s3_secret.go and s3/utils.go;
+- provider detection order (one provider per Secret):
+  pkg/credentials/service_account_credentials.go;
+- the storage-spec JSON (all values strings; ``default``/``default_<type>``):
+  pkg/webhook/admission/pod/storage_initializer_injector.go and
+  python/storage/kserve_storage/kserve_storage.py (``_update_with_storage_spec``).
+"""
+
+from __future__ import annotations
+
+import json
+
+from syncer import settings
+from syncer.model import KSERVE_PREFIX
+from syncer.secretvalue import SecretValue
+
+
+def _bool01(value: bool) -> str:
+    return "1" if value else "0"
+
+
+def s3_annotations(opts: settings.S3Options | None) -> dict[str, str]:
+    """``serving.kserve.io/s3-*`` annotations; values are strings as KServe compares them.
+
+    s3-usehttps and s3-verifyssl: only "0" (or "false") turns them off; the
+    three boolean switches are compared with "true" (case-insensitive), so
+    "1" would be ignored there.
+    """
+    if opts is None:
+        return {}
+    pairs: list[tuple[str, str | None]] = [
+        ("s3-endpoint", opts.endpoint),
+        ("s3-usehttps", None if opts.use_https is None else _bool01(opts.use_https)),
+        ("s3-verifyssl", None if opts.verify_ssl is None else _bool01(opts.verify_ssl)),
+        ("s3-region", opts.region),
+        ("s3-useanoncredential", None if opts.use_anonymous_credential is None
+         else str(opts.use_anonymous_credential).lower()),
+        ("s3-usevirtualbucket", None if opts.use_virtual_bucket is None
+         else str(opts.use_virtual_bucket).lower()),
+        ("s3-useaccelerate", None if opts.use_accelerate is None
+         else str(opts.use_accelerate).lower()),
+        ("s3-cabundle", opts.ca_bundle),
+        ("s3-cabundle-configmap", opts.ca_bundle_config_map),
+    ]
+    return {KSERVE_PREFIX + k: v for k, v in pairs if v is not None}
+
+
+def storage_spec_json(opts: settings.S3Options | None, bucket: str | None,
+                      access_key_id: SecretValue, secret_access_key: SecretValue) -> SecretValue:
+    """One storage-config entry. Every value is a JSON string: kserve_storage
+    copies them into os.environ (a bool raises TypeError) and the webhook
+    parses the value as map[string]string (a non-string rejects the pod)."""
+    opts = opts or settings.S3Options()
+    spec: dict[str, str] = {
+        "type": "s3",
+        "access_key_id": access_key_id.reveal(),
+        "secret_access_key": secret_access_key.reveal(),
+    }
+    if opts.endpoint:
+        # kserve_storage uses endpoint_url as AWS_ENDPOINT_URL: it needs the scheme.
+        scheme = "http" if opts.use_https is False else "https"
+        spec["endpoint_url"] = f"{scheme}://{opts.endpoint}"
+    if bucket:
+        spec["bucket"] = bucket
+    if opts.region:
+        spec["region"] = opts.region
+    if opts.verify_ssl is not None:
+        spec["verify_ssl"] = _bool01(opts.verify_ssl)
+    if opts.use_anonymous_credential is not None:
+        spec["anonymous"] = str(opts.use_anonymous_credential).lower()
+    if opts.ca_bundle:
+        spec["ca_bundle"] = opts.ca_bundle
+    if opts.ca_bundle_config_map:
+        spec["cabundle_configmap"] = opts.ca_bundle_config_map
+    return SecretValue(json.dumps(spec, sort_keys=True, separators=(",", ":")))
+
+
+def secret_keys(config: settings.Config, cred: settings.Credential) -> dict[str, str]:
+    """KServe data key -> logical key, for a credential's per-backend Secret."""
+    ks = config.kserve
+    if cred.type == "s3":
+        return {ks.s3_access_key_id_name: "accessKeyId",
+                ks.s3_secret_access_key_name: "secretAccessKey"}
+    if cred.type == "hf":
+        return {"HF_TOKEN": "token"}
+    if cred.type == "gcs":
+        return {ks.gcs_credential_file_name: "credentials"}
+    return {settings.AZURE_KEYS[logical]: logical for logical in cred.vault.keys}

@@ -1,0 +1,61 @@
+"""Turn API objects (decoded JSON) into the small records the diff needs. Pure.
+
+A Secret's values are digested here and dropped: nothing downstream of a list
+or a watch event holds a credential the cluster sent us, so a cluster-wide
+list of thousands of Secrets stays small and cannot leak.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from syncer.model import (
+    GROUP,
+    KSERVE_PREFIX,
+    MANAGED_BY_LABEL,
+    Namespace,
+    ObservedSecret,
+    ObservedServiceAccount,
+)
+from syncer.secretvalue import digest
+
+
+def _meta(item: dict[str, Any]) -> dict[str, Any]:
+    meta: dict[str, Any] = item.get("metadata") or {}
+    return meta
+
+
+def _our_labels(meta: dict[str, Any]) -> dict[str, str]:
+    return {k: v for k, v in (meta.get("labels") or {}).items() if k == MANAGED_BY_LABEL}
+
+
+def observed_secret(item: dict[str, Any]) -> ObservedSecret:
+    meta = _meta(item)
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
+                   if k.startswith((GROUP + "/", KSERVE_PREFIX))}
+    digests = {k: digest(base64.b64decode(v)) for k, v in (item.get("data") or {}).items()}
+    return ObservedSecret(namespace=meta.get("namespace", ""), name=meta.get("name", ""),
+                          uid=meta.get("uid", ""),
+                          resource_version=meta.get("resourceVersion", ""),
+                          type=item.get("type") or "Opaque", labels=_our_labels(meta),
+                          annotations=annotations, key_digests=digests)
+
+
+def observed_service_account(item: dict[str, Any]) -> ObservedServiceAccount:
+    meta = _meta(item)
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
+                   if k.startswith(GROUP + "/")}
+    secrets = tuple(s.get("name", "") for s in item.get("secrets") or [])
+    return ObservedServiceAccount(namespace=meta.get("namespace", ""),
+                                  name=meta.get("name", ""), uid=meta.get("uid", ""),
+                                  resource_version=meta.get("resourceVersion", ""),
+                                  labels=_our_labels(meta), annotations=annotations,
+                                  secrets=secrets)
+
+
+def namespace(item: dict[str, Any]) -> Namespace:
+    meta = _meta(item)
+    terminating = ((item.get("status") or {}).get("phase") == "Terminating"
+                   or bool(meta.get("deletionTimestamp")))
+    return Namespace(meta["name"], meta.get("labels") or {}, terminating=terminating)

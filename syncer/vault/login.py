@@ -1,0 +1,36 @@
+"""What every auth method returns, and the helpers they share.
+
+Its own module so ``auth.py`` (the dispatch) and the ``auth_<method>.py``
+files all import it, and none of them imports another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Login:
+    token: str
+    ttl: float  # seconds; 0 means it never expires (a root token)
+    renewable: bool
+    can_relogin: bool  # False for a static token: nothing to log in again with
+
+    def __repr__(self) -> str:
+        return f"Login(ttl={self.ttl}, renewable={self.renewable})"
+
+
+def read_file(path: str, what: str) -> str:
+    """A credential file (token, secret ID, JWT), re-read at every login: they rotate on disk."""
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise FileNotFoundError(f"{what}: cannot read {path}: {exc.strerror}") from None
+
+
+def from_auth_response(response: dict[str, Any], *, can_relogin: bool = True) -> Login:
+    auth = response["auth"]
+    return Login(token=auth["client_token"], ttl=float(auth.get("lease_duration") or 0),
+                 renewable=bool(auth.get("renewable")), can_relogin=can_relogin)

@@ -1,0 +1,148 @@
+"""Apply a cycle's actions to the cluster: concurrently, bounded, and stoppable.
+
+A create that meets an existing object (409: someone else wrote first) is
+re-read and re-diffed rather than failed, at most ``MAX_CONFLICT_RETRIES``
+times. Once ``stop`` is set (SIGTERM) no new write starts; writes in flight
+finish, so every object is written by exactly one atomic request or not at all.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from syncer import diff
+from syncer.errors import KubeConflict, KubeError, SyncError
+from syncer.model import DesiredSecret, DesiredServiceAccount
+from syncer.outcome import ObjectResult, Outcome
+from syncer.ports import KubePort
+
+log = structlog.get_logger(__name__)
+MAX_CONFLICT_RETRIES = 3
+
+Desired = DesiredSecret | DesiredServiceAccount
+Differ = Callable[[Any, Any], list[diff.Action]]
+Reread = Callable[[Any], Any]
+_OUTCOME: dict[str, Outcome] = {"create": "created", "patch": "updated", "delete": "deleted"}
+
+
+def stamp() -> str:
+    """Now, in the format of our ``synced-at`` annotation."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def kind_of(desired: Desired) -> str:
+    return "Secret" if isinstance(desired, DesiredSecret) else "ServiceAccount"
+
+
+def _all_held(desired: Desired) -> bool:
+    if isinstance(desired, DesiredSecret):
+        return not desired.keys and bool(desired.held_keys)
+    return not desired.secrets and bool(desired.held_secrets)
+
+
+def _result(action: diff.Action, outcome: Outcome, reason: str = "",
+            creds: tuple[str, ...] = (), *, content_changed: bool = False) -> ObjectResult:
+    return ObjectResult(kind=action.kind, namespace=action.namespace, name=action.name,
+                        outcome=outcome, reason=reason, credentials=creds,
+                        content_changed=content_changed)
+
+
+class Writer:
+    """Applies actions concurrently (bounded by sync.concurrency) and stops starting
+    new writes once ``stop`` is set."""
+
+    def __init__(self, kube: KubePort, workers: int, stop: threading.Event) -> None:
+        self.kube = kube
+        self.workers = workers
+        self.stop = stop
+
+    def apply_all(self, pairs: list[tuple[Any, Any]], differ: Differ, reread: Reread
+                  ) -> list[ObjectResult]:
+        """Diff each (desired, observed) pair and write what differs."""
+        results: list[ObjectResult] = []
+        work: list[tuple[Any, diff.Action]] = []
+        for desired, observed in pairs:
+            actions = differ(desired, observed)
+            creds = tuple(sorted(desired.credentials))
+            if not actions:
+                outcome: Outcome = "unchanged"
+                why = ""
+                if _all_held(desired):
+                    outcome = "held"
+                elif observed is None:  # a ServiceAccount whose Secrets do not exist yet
+                    outcome, why = "pending", "waits for its Secret to exist"
+                results.append(ObjectResult(kind=kind_of(desired), namespace=desired.namespace,
+                                            name=desired.name, outcome=outcome, reason=why,
+                                            credentials=creds))
+            for action in actions:
+                if action.verb == "conflict":
+                    results.append(self._conflict(action, action.reason, creds))
+                else:
+                    work.append((desired, action))
+        results.extend(self._map(lambda w: self.apply(w[0], w[1], differ, reread), work))
+        return results
+
+    def run(self, actions: list[diff.Action]) -> list[ObjectResult]:
+        """Actions with nothing to re-diff (prune)."""
+        return self._map(lambda a: self.apply(None, a, None, None), actions)
+
+    def _map(self, fn: Callable[[Any], ObjectResult], items: list[Any]) -> list[ObjectResult]:
+        if not items:
+            return []
+        with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(items)))) as pool:
+            return list(pool.map(fn, items))
+
+    @staticmethod
+    def _conflict(action: diff.Action, reason: str, creds: tuple[str, ...]) -> ObjectResult:
+        log.warning("conflict", kind=action.kind, namespace=action.namespace,
+                    name=action.name, reason=reason)
+        return _result(action, "conflict", reason, creds)
+
+    def apply(self, desired: Any, action: diff.Action, differ: Differ | None,
+              reread: Reread | None) -> ObjectResult:
+        """Apply one action; a create that meets an existing object re-reads and re-diffs."""
+        creds = tuple(sorted(desired.credentials)) if desired is not None else ()
+        if self.stop.is_set():
+            return _result(action, "skipped", "shutting down", creds)
+        for _ in range(MAX_CONFLICT_RETRIES):
+            try:
+                self._write(action)
+            except KubeError as exc:
+                if not isinstance(exc, KubeConflict) or differ is None or reread is None:
+                    log.error("write_failed", kind=action.kind, namespace=action.namespace,
+                              name=action.name, error=str(exc))
+                    return _result(action, "error", str(exc), creds)
+                # Someone else has it (or wrote first). Re-read, re-diff, try again.
+                actions = differ(desired, reread(desired))
+                writes = [a for a in actions if a.verb != "conflict"]
+                conflicts = [a for a in actions if a.verb == "conflict"]
+                if not writes:
+                    if conflicts:
+                        return self._conflict(action, conflicts[0].reason, creds)
+                    return _result(action, "unchanged", "", creds)
+                action = writes[0]
+                continue
+            log.info("write", kind=action.kind, namespace=action.namespace, name=action.name,
+                     action=action.verb, reason=action.reason)
+            return _result(action, _OUTCOME[action.verb], action.reason, creds,
+                           content_changed=action.content_changed)
+        return _result(action, "error",
+                       f"still conflicting after {MAX_CONFLICT_RETRIES} re-reads", creds)
+
+    def _write(self, action: diff.Action) -> None:
+        if action.verb == "create":
+            assert action.body is not None
+            self.kube.create(action.kind, action.namespace, action.body)
+        elif action.verb == "patch":
+            assert action.body is not None
+            self.kube.patch(action.kind, action.namespace, action.name, action.body)
+        elif action.verb == "delete":
+            self.kube.delete(action.kind, action.namespace, action.name)
+        else:  # pragma: no cover - conflicts are never written
+            raise SyncError(f"cannot write a {action.verb}")
