@@ -7,8 +7,9 @@ to the caller at once, which decides (reconcile re-reads on 409).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import structlog
@@ -25,6 +26,8 @@ class RetryPolicy:
     attempts: int = 4
     initial: float = 0.2  # seconds before the first retry
     maximum: float = 5.0  # cap on one wait
+    # How to wait; tests record the waits instead of sleeping.
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
         """Run ``fn``; retry it while it raises a transient error."""
@@ -36,6 +39,7 @@ class RetryPolicy:
                 "retrying", what=what, attempt=state.attempt_number,
                 error=str(state.outcome.exception()) if state.outcome else ""),
             reraise=True,
+            sleep=self.sleep,
         )
         return retrying(fn)
 

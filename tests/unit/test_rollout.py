@@ -1,0 +1,138 @@
+"""Which workloads consume a rotated Secret (syncer/consumers.py) and the rollout
+phase that restarts them once, within a rate limit (syncer/rollout.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from syncer import consumers, rollout
+from syncer.errors import KubeError
+
+ROTATED = consumers.Rotated("ns", "s3-secret", "hash-1", frozenset({"s3-sa"}))
+SPEC = consumers.Rotated("ns", "storage-config", "hash-2", frozenset(), storage_spec=True)
+
+
+def deployment(pod: dict[str, Any], annotations: dict[str, str] | None = None,
+               name: str = "d") -> dict[str, Any]:
+    return {"metadata": {"name": name}, "spec": {"template": {
+        "metadata": {"annotations": annotations or {}}, "spec": pod}}}
+
+
+def isvc(predictor: dict[str, Any], annotations: dict[str, str] | None = None,
+         name: str = "i") -> dict[str, Any]:
+    return {"metadata": {"name": name, "annotations": annotations or {}},
+            "spec": {"predictor": predictor}}
+
+
+USES: list[tuple[str, dict[str, Any], consumers.Rotated, bool]] = [
+    ("service account", {"serviceAccountName": "s3-sa"}, ROTATED, True),
+    ("other service account", {"serviceAccountName": "x"}, ROTATED, False),
+    ("secret volume", {"volumes": [{"secret": {"secretName": "s3-secret"}}]}, ROTATED, True),
+    ("envFrom", {"containers": [{"envFrom": [{"secretRef": {"name": "s3-secret"}}]}]},
+     ROTATED, True),
+    ("secretKeyRef in an init container", {"initContainers": [{"env": [{"valueFrom": {
+        "secretKeyRef": {"name": "s3-secret", "key": "k"}}}]}]}, ROTATED, True),
+    ("another secret", {"containers": [{"envFrom": [{"secretRef": {"name": "x"}}]}]},
+     ROTATED, False),
+    ("nothing", {}, ROTATED, False),
+]
+
+
+@pytest.mark.parametrize(("case", "pod", "rotated", "uses"), USES, ids=[u[0] for u in USES])
+def test_deployment_uses(case: str, pod: dict[str, Any], rotated: consumers.Rotated,
+                         uses: bool) -> None:
+    assert consumers.deployment_uses(deployment(pod), rotated) is uses
+    assert consumers.isvc_uses(isvc(pod), rotated) is uses
+
+
+ISVC: list[tuple[str, dict[str, Any], dict[str, str], consumers.Rotated, bool]] = [
+    ("storage spec predictor", {"model": {"storage": {"key": "m"}}}, {}, SPEC, True),
+    ("storage spec, old form", {"storage": {"key": "m"}}, {}, SPEC, True),
+    ("storageUri only", {"model": {"storageUri": "s3://b/m"}}, {}, SPEC, False),
+    ("storageSecretName annotation", {}, {"serving.kserve.io/storageSecretName": "s3-secret"},
+     ROTATED, True),
+]
+
+
+@pytest.mark.parametrize(("case", "predictor", "annotations", "rotated", "uses"), ISVC,
+                         ids=[c[0] for c in ISVC])
+def test_isvc_uses(case: str, predictor: dict[str, Any], annotations: dict[str, str],
+                   rotated: consumers.Rotated, uses: bool) -> None:
+    assert consumers.isvc_uses(isvc(predictor, annotations), rotated) is uses
+
+
+def test_a_consumer_already_rolled_for_this_hash_is_skipped() -> None:
+    rolled = deployment({"serviceAccountName": "s3-sa"},
+                        {consumers.ANN_ROLLOUT_HASH: "hash-1"}, name="done")
+    older = deployment({"serviceAccountName": "s3-sa"},
+                       {consumers.ANN_ROLLOUT_HASH: "hash-0"}, name="older")
+    got = consumers.consumers([rolled, older], "Deployment", ROTATED)
+    assert [d["metadata"]["name"] for d in got] == ["older"]
+    patch = consumers.deployment_patch(ROTATED, "now")
+    after = deployment({"serviceAccountName": "s3-sa"},
+                       patch["spec"]["template"]["metadata"]["annotations"])
+    assert consumers.consumers([after], "Deployment", ROTATED) == []
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rate_limiter_slides_over_a_minute() -> None:
+    clock = Clock()
+    limiter = rollout.RateLimiter(2, clock)
+    assert [limiter.allow() for _ in range(3)] == [True, True, False]
+    clock.now = 59.9
+    assert not limiter.allow()
+    clock.now = 60.0
+    assert limiter.allow()
+
+
+class Workloads:
+    """Deployments in one namespace; patches are recorded (and applied to the hash)."""
+
+    def __init__(self, names: list[str], fail: set[str] | None = None) -> None:
+        self.items = {n: deployment({"serviceAccountName": "s3-sa"}, name=n) for n in names}
+        self.fail = fail or set()
+        self.patched: list[str] = []
+
+    def list_workloads(self, kind: str, namespace: str) -> list[dict[str, Any]]:
+        return list(self.items.values()) if kind == "Deployment" else []
+
+    def patch_workload(self, kind: str, namespace: str, name: str, body: dict[str, Any]
+                       ) -> None:
+        if name in self.fail:
+            raise KubeError(f"roll {kind} {namespace}/{name}: HTTP 500", status=500)
+        self.patched.append(name)
+        self.items[name]["spec"]["template"]["metadata"] = body["spec"]["template"]["metadata"]
+
+
+def test_roll_restarts_each_consumer_once_and_defers_past_the_limit() -> None:
+    state = rollout.Rollouts(per_minute=2)
+    state.pending[("ns", "s3-secret")] = ROTATED
+    kube = Workloads(["a", "b", "c"])
+    first = state.roll(kube, "t1")
+    assert sorted((r.name, r.outcome) for r in first) == [
+        ("a", "rolled"), ("b", "rolled"), ("c", "deferred")]
+    assert ("ns", "s3-secret") in state.pending  # c still to do
+    state.limiter = rollout.RateLimiter(10)
+    second = state.roll(kube, "t2")
+    assert [(r.name, r.outcome) for r in second] == [("c", "rolled")]
+    assert kube.patched == ["a", "b", "c"] and not state.pending
+
+
+def test_a_failed_restart_stays_pending() -> None:
+    state = rollout.Rollouts(per_minute=10)
+    state.pending[("ns", "s3-secret")] = ROTATED
+    kube = Workloads(["a"], fail={"a"})
+    [result] = state.roll(kube, "t")
+    assert result.outcome == "error" and ("ns", "s3-secret") in state.pending
+    kube.fail.clear()
+    assert [r.outcome for r in state.roll(kube, "t")] == ["rolled"]
+    assert not state.pending
