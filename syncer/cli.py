@@ -178,7 +178,7 @@ def _run(config: settings.Config, args: argparse.Namespace) -> int:
     token = os.environ.get("KVS_TRIGGER_TOKEN") or None
     if args.trigger_token_file:
         token = Path(args.trigger_token_file).read_text().strip()
-    daemon = Daemon(args.config, loader=load_config, kubeconfig=args.kubeconfig,
+    daemon = Daemon(args.config, environ=os.environ, kubeconfig=args.kubeconfig,
                     listen=listen, leader_election=election, watch=not args.no_watch,
                     trigger_token=token)
     return daemon.run(max_cycles=int(os.environ.get("KVS_MAX_CYCLES", "0")))

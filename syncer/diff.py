@@ -31,7 +31,7 @@ from syncer.model import (
     ObservedSecret,
     ObservedServiceAccount,
 )
-from syncer.secretvalue import digest
+from syncer.scrub import digest
 
 Verb = Literal["create", "patch", "delete", "conflict"]
 Kind = Literal["Secret", "ServiceAccount"]

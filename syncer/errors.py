@@ -9,14 +9,17 @@ from servers are scrubbed of known secret values and cut to 256 chars.
 
 from __future__ import annotations
 
-from syncer.secretvalue import scrub
+from syncer.scrub import scrub
 
 MAX_BODY = 256
 
 
 def short(text: object) -> str:
-    """A server message, scrubbed of secret values and cut short."""
-    out = scrub(" ".join(str(text).split()))
+    """A server message, scrubbed of secret values, then on one line and cut short.
+
+    Scrubbing comes first: a multi-line value echoed with its line breaks must be
+    found before whitespace is collapsed (and again after, for a reflowed echo)."""
+    out = scrub(" ".join(scrub(str(text)).split()))
     return out if len(out) <= MAX_BODY else out[:MAX_BODY] + "…"
 
 

@@ -18,7 +18,7 @@ from syncer.model import (
     ObservedSecret,
     ObservedServiceAccount,
 )
-from syncer.secretvalue import digest
+from syncer.scrub import digest
 
 
 def _meta(item: dict[str, Any]) -> dict[str, Any]:

@@ -8,12 +8,12 @@ the config already running, is logged once and counted.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
 
 import structlog
 
-from syncer import settings
+from syncer import loader, settings
 from syncer.errors import ConfigError
 from syncer.metrics import Metrics
 
@@ -23,10 +23,9 @@ log = structlog.get_logger(__name__)
 class ConfigSource:
     """The mounted config file; re-parsed only when its content changes."""
 
-    def __init__(self, path: str, loader: Callable[[str], settings.Config],
-                 metrics: Metrics) -> None:
+    def __init__(self, path: str, environ: Mapping[str, str], metrics: Metrics) -> None:
         self.path = path
-        self._loader = loader
+        self._environ = environ
         self._metrics = metrics
         self._digest = ""
         self.config: settings.Config | None = None
@@ -35,17 +34,22 @@ class ConfigSource:
     def refresh(self) -> bool:
         """Load the file if it changed; return True when a new config took effect."""
         try:
-            digest = hashlib.sha256(Path(self.path).read_bytes()).hexdigest()
+            data = Path(self.path).read_bytes()
         except OSError as exc:
             return self._reject(f"cannot read {self.path}: {exc.strerror}")
+        digest = hashlib.sha256(data).hexdigest()
         if digest == self._digest:
             return False
+        self._digest = digest  # report a bad file once, not every cycle
         try:
-            config = self._loader(self.path)
+            # The bytes just hashed, not a second read: a swap in between cannot
+            # pair one file's hash with another's content.
+            config = loader.parse(data, source=self.path, environ=self._environ)
         except ConfigError as exc:
-            self._digest = digest  # report a bad file once, not every cycle
             return self._reject("; ".join(exc.errors))
-        self._digest, self.config, self.last_error = digest, config, None
+        except Exception as exc:  # noqa: BLE001 - a reload must never take the daemon down
+            return self._reject(f"cannot load {self.path} ({type(exc).__name__})")
+        self.config, self.last_error = config, None
         log.info("config_loaded", path=self.path, credentials=len(config.credentials))
         return True
 

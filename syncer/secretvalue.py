@@ -4,28 +4,18 @@ Values read from Vault are wrapped at the adapter boundary and stay wrapped
 until the Kubernetes adapter encodes them into a Secret. ``str()``, ``repr()``,
 f-strings, pickling and equality with plain strings all refuse to show the
 value; only :meth:`SecretValue.reveal` returns it, and only the places that
-must send it somewhere call that. Every wrapped value is also registered so
-the log redaction processor can scrub it from any text that still contains it.
+must send it somewhere call that. Every wrapped value is also registered with
+:mod:`syncer.scrub`, so any text that still contains it (a server's echo, a
+traceback) is scrubbed before it is logged or printed.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import threading
 from typing import Any, NoReturn
 
-_registry_lock = threading.Lock()
-_registry: set[str] = set()
-
-# Values shorter than this are not scrubbed from free text: "1" or "us" would
-# match everywhere. The wrapper's repr still hides them.
-MIN_SCRUB_LEN = 4
-
-
-def digest(data: bytes) -> str:
-    """Short, stable content hash used for diffs and in redacted output."""
-    return hashlib.sha256(data).hexdigest()[:16]
+from syncer import scrub
+from syncer.scrub import digest
 
 
 class SecretValue:
@@ -38,11 +28,7 @@ class SecretValue:
             raise TypeError("SecretValue wraps a str")
         self._value = value
         self._digest = digest(value.encode())
-        if len(value) >= MIN_SCRUB_LEN:
-            # The base64 form too: Kubernetes API bodies and errors carry it.
-            encoded = base64.b64encode(value.encode()).decode()
-            with _registry_lock:
-                _registry.update((value, encoded))
+        scrub.register(value)
 
     def reveal(self) -> str:
         """Return the plain value. Call only where it is sent to its destination."""
@@ -99,44 +85,3 @@ def redact(body: Any) -> Any:
     if isinstance(body, list):
         return [redact(v) for v in body]
     return body
-
-
-# Values indexed by their first MIN_SCRUB_LEN characters, longest first, rebuilt
-# only when a new value is registered: scrubbing a log line is then one pass
-# over the line, not one search per known value (thousands at scale).
-_index: dict[str, list[str]] = {}
-_index_size = -1
-
-
-def _scrub_index() -> dict[str, list[str]]:
-    global _index, _index_size
-    with _registry_lock:
-        if _index_size != len(_registry):
-            index: dict[str, list[str]] = {}
-            for value in sorted(_registry, key=len, reverse=True):
-                index.setdefault(value[:MIN_SCRUB_LEN], []).append(value)
-            _index, _index_size = index, len(_registry)
-        return _index
-
-
-def scrub(text: str) -> str:
-    """Replace every known secret value (plain or base64) inside ``text``."""
-    index = _scrub_index()
-    if not index or len(text) < MIN_SCRUB_LEN:
-        return text
-    parts: list[str] = []
-    start = i = 0
-    end = len(text) - MIN_SCRUB_LEN
-    while i <= end:
-        for value in index.get(text[i:i + MIN_SCRUB_LEN], ()):
-            if text.startswith(value, i):
-                parts.append(text[start:i])
-                parts.append(f"<redacted sha256:{digest(value.encode())}>")
-                i = start = i + len(value)
-                break
-        else:
-            i += 1
-    if not parts:
-        return text
-    parts.append(text[start:])
-    return "".join(parts)

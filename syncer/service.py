@@ -18,7 +18,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -49,13 +49,13 @@ def release_memory() -> None:
 
 
 class Daemon:
-    def __init__(self, config_path: str, *, loader: Callable[[str], settings.Config],
+    def __init__(self, config_path: str, *, environ: Mapping[str, str],
                  kubeconfig: str | None = None, listen: tuple[str, int] | None = None,
                  leader_election: dict[str, Any] | None = None,
                  metrics: Metrics | None = None, watch: bool = True,
                  trigger_token: str | None = None) -> None:
         self.metrics = metrics or Metrics()
-        self.source = ConfigSource(config_path, loader, self.metrics)
+        self.source = ConfigSource(config_path, environ, self.metrics)
         if not self.source.refresh() or self.source.config is None:
             raise ConfigError(config_path, [self.source.last_error or "invalid"])
         config = self.source.config

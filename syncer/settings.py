@@ -116,11 +116,19 @@ class VaultSettings(Model):
         return value
 
 
+MIN_INTERVAL = 1.0  # every cycle reads Vault and lists the cluster
+
+
 class SyncSettings(Model):
     interval: Duration = 60.0
     jitter: Fraction = 0.1
     # Off by default: deleting an entry from the config leaves what it wrote.
     prune: bool = False
+    # A prune that would remove more than this share of the objects we own is
+    # refused until confirmed (`once --prune-confirm`, or a higher limit here),
+    # unless it removes only what one deleted entry wrote: a typo in a selector
+    # must not wipe the fleet.
+    prune_max_fraction: Fraction = 0.1
     # Concurrent Kubernetes writes; also the HTTP connection pool size.
     concurrency: int = Field(default=8, ge=1, le=64)
     # List (and so need RBAC) only in target namespaces instead of cluster-wide:
@@ -129,6 +137,14 @@ class SyncSettings(Model):
     namespace_scoped: bool = False
     # Restarts of consumers (targets with rollout: true), across all namespaces.
     rollouts_per_minute: int = Field(default=10, ge=1, le=600)
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: float) -> float:
+        if value < MIN_INTERVAL:
+            raise ValueError(f"must be at least {MIN_INTERVAL:g}s (each cycle reads Vault and "
+                             "lists the cluster)")
+        return value
 
 
 class KServeSettings(Model):
@@ -265,14 +281,7 @@ class Config(Model):
 
     @model_validator(mode="after")
     def _cross_entry(self) -> Config:
-        errors: list[str] = []
-        seen: dict[str, int] = {}
-        for i, cred in enumerate(self.credentials):
-            if cred.name in seen:
-                errors.append(f"credentials[{i}].name: {cred.name!r} already used by "
-                              f"credentials[{seen[cred.name]}]")
-            seen.setdefault(cred.name, i)
-        errors.extend(overlap.collisions(self))
+        errors = cross_entry_errors(list(enumerate(self.credentials)), self.kserve)
         if errors:
             raise ValueError("; ".join(errors))
         return self
@@ -280,3 +289,30 @@ class Config(Model):
     def storage_secret_name(self, target: Target) -> str:
         assert target.storage_config is not None
         return target.storage_config.secret_name or self.kserve.storage_spec_secret_name
+
+
+def cross_entry_errors(entries: list[tuple[int, Credential]], kserve: KServeSettings
+                       ) -> list[str]:
+    """Duplicate names and collisions between entries (``credentials[i]`` as in the file)."""
+    errors: list[str] = []
+    seen: dict[str, int] = {}
+    for i, cred in entries:
+        if cred.name in seen:
+            errors.append(f"credentials[{i}].name: {cred.name!r} already used by "
+                          f"credentials[{seen[cred.name]}]")
+        seen.setdefault(cred.name, i)
+    return errors + overlap.collisions(entries, kserve)
+
+
+def warnings(config: Config) -> list[str]:
+    """Valid but risky settings, worth saying at start-up and in ``validate``."""
+    out: list[str] = []
+    address = config.vault.address
+    host = address.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    if address.startswith("http://") and host not in ("127.0.0.1", "localhost", "::1"):
+        out.append(f"vault.address: {address} is plain http outside loopback: tokens and "
+                   "credentials cross the network unencrypted")
+    if config.sync.prune and config.sync.prune_max_fraction >= 1:
+        out.append("sync.pruneMaxFraction: 100% turns off the guard against a prune that "
+                   "removes everything we own")
+    return out

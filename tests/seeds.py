@@ -1,9 +1,11 @@
 """Every secret value a test puts into Vault comes from here, so the leak guard
-in conftest.py can scan all captured output for each of them (plain and base64)."""
+in conftest.py can scan all captured output for each of them (plain, base64,
+JSON-escaped, and whitespace-insensitively for multi-line values)."""
 
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import threading
 from collections.abc import Iterator
@@ -40,3 +42,6 @@ def needles() -> Iterator[tuple[str, str]]:
     for label, value in items:
         yield label, value
         yield f"{label} (base64)", base64.b64encode(value.encode()).decode()
+        escaped = json.dumps(value)[1:-1]
+        if escaped != value:
+            yield f"{label} (JSON-escaped)", escaped

@@ -12,7 +12,8 @@ import pytest
 
 from syncer import errors, kube, observed
 from syncer.model import ANN_HASH, MANAGED_BY_LABEL
-from syncer.secretvalue import SecretValue, digest, encode, redact
+from syncer.scrub import digest
+from syncer.secretvalue import SecretValue, encode, redact
 from tests import seeds
 
 

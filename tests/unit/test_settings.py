@@ -61,7 +61,9 @@ class TestValid:
     @pytest.mark.parametrize(("text", "seconds"), [
         ("60s", 60), ("5m", 300), ("1h30m", 5400), ("250ms", 0.25), (30, 30)])
     def test_durations(self, text: Any, seconds: float) -> None:
-        assert parse(cfg(sync={"interval": text})).sync.interval == seconds
+        doc = yaml.safe_load(cfg())
+        doc["vault"]["timeout"] = text
+        assert parse(yaml.safe_dump(doc)).vault.timeout == seconds
 
     def test_scheme_in_endpoint_becomes_use_https(self) -> None:
         config = parse(cfg([s3_cred(s3={"endpoint": "http://minio.minio.svc:9000/"})]))
@@ -88,7 +90,31 @@ class TestValid:
         assert config.storage_secret_name(s3_target) == hf_target.secret == "storage-config"
 
 
+def gcs_cred(name: str, secret: str, sa: str = "sa") -> dict[str, Any]:
+    return {"name": name, "type": "gcs",
+            "vault": {"path": f"p/{name}", "keys": {"credentials": "json"}},
+            "targets": [{"namespaces": ["team-a"], "secret": secret, "serviceAccount": sa}]}
+
+
 BAD: list[tuple[str, Any, str]] = [
+    ("two GCS credentials on one ServiceAccount", [gcs_cred("g1", "gcs-1"),
+                                                   gcs_cred("g2", "gcs-2")],
+     "credentials[1].targets[0].serviceAccount: 'sa' already lists a gcs credential"),
+    ("two S3 Secrets on one ServiceAccount", [
+        s3_cred(), s3_cred(name="other", targets=[{"namespaces": ["team-a"],
+                                                   "secret": "s3-other",
+                                                   "serviceAccount": "s3-sa"}])],
+     "credentials[1].targets[0].serviceAccount: 's3-sa' already lists a s3 credential"),
+    ("S3 Secrets on one ServiceAccount through a selector", [
+        s3_cred(), s3_cred(name="other", targets=[{"namespaceSelector": {
+            "matchLabels": {"x": "y"}}, "secret": "s3-other", "serviceAccount": "s3-sa"}])],
+     "credentials[1].targets[0].serviceAccount: 's3-sa' already lists a s3 credential"),
+    ("storageConfig.secretName is another entry's Secret", [
+        s3_cred(), s3_cred(name="spec", vault={"path": "p/x", "keys": {
+            "accessKeyId": "a", "secretAccessKey": "b"}}, targets=[{
+                "namespaces": ["team-a"], "storageConfig": {"key": "k",
+                                                            "secretName": "s3-secret"}}])],
+     "credentials[0].targets[0].secret: 's3-secret' is a storage-spec Secret"),
     ("unknown field", [s3_cred(targets=[{"namespaces": ["a"], "secret": "s",
                                          "serviceAcount": "x"}])],
      "credentials[0].targets[0].serviceAcount: unknown field"),
@@ -121,7 +147,7 @@ BAD: list[tuple[str, Any, str]] = [
      "credentials[1].targets[0]: writes Secret 's3-secret' that credentials[0].targets[0]"),
     ("s3 into storage-config", [s3_cred(targets=[{"namespaces": ["a"],
                                                   "secret": "storage-config"}])],
-     "credentials[0].targets[0].secret: only hf tokens may share"),
+     "credentials[0].targets[0].secret: 'storage-config' is a storage-spec Secret"),
     ("two defaults", [
         s3_cred(targets=[{"namespaces": ["a"], "storageConfig": {"key": "x", "default": True}}]),
         s3_cred(name="b", targets=[{"namespaces": ["a"],
@@ -141,6 +167,19 @@ class TestInvalid:
     def test_error_names_entry_and_field(self, case: str, creds: Any, expected: str) -> None:
         errors = errors_of(cfg(creds))
         assert any(expected in e for e in errors), errors
+
+    def test_interval_has_a_floor(self) -> None:
+        assert errors_of(cfg(sync={"interval": "500ms"})) == [
+            "sync.interval: must be at least 1s (each cycle reads Vault and lists the cluster)"]
+        assert parse(cfg(sync={"interval": "1s"}), environ={}).sync.interval == 1.0
+
+    def test_field_errors_and_collisions_together(self) -> None:
+        """One run of validate says everything: a bad field in one entry and two
+        other entries writing the same Secret."""
+        errors = errors_of(cfg([s3_cred(type="ftp"), s3_cred(name="b"), s3_cred(name="c")]))
+        assert any(e.startswith("credentials[0].type") for e in errors), errors
+        assert any(e.startswith("credentials[2].targets[0]: writes Secret 's3-secret'")
+                   for e in errors), errors
 
     def test_all_errors_at_once(self) -> None:
         errors = errors_of(cfg([s3_cred(type="ftp"), s3_cred(name="Bad Name")]))
