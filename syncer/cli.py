@@ -18,6 +18,7 @@ import yaml
 from syncer import diff, loader, logs, reconcile, render, secretvalue, settings
 from syncer.errors import ConfigError, SyncError
 from syncer.kube import Kube, load_api_client
+from syncer.memory import NamespaceMemory
 from syncer.model import Namespace
 from syncer.outcome import Summary
 from syncer.vault import VaultReader
@@ -39,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="kubeconfig file (default: in-cluster, then KUBECONFIG / ~/.kube)")
     common.add_argument("--log-level", default=os.environ.get("KVS_LOG_LEVEL", "info"),
                         choices=["debug", "info", "warning", "error"])
+    common.add_argument("--state-namespace",
+                        default=os.environ.get("POD_NAMESPACE", "kserve-vault-sync"),
+                        help="namespace of the syncer's own state (namespace-scoped mode "
+                             "remembers there where it wrote); default $POD_NAMESPACE")
     parser = argparse.ArgumentParser(prog="kserve-vault-sync", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("validate", parents=[common], help="check the config; no network")
@@ -49,9 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("once", parents=[common], help="run one reconcile cycle")
     p.add_argument("--dry-run", action="store_true", help="send writes with dryRun=All")
     p.add_argument("--only", action="append", metavar="NAME", help="only this credential")
+    p.add_argument("--prune-confirm", action="store_true",
+                   help="allow a prune larger than sync.pruneMaxFraction, this once")
     p = sub.add_parser("run", parents=[common], help="the daemon: reconcile every sync.interval")
     p.add_argument("--listen", default=os.environ.get("KVS_LISTEN", ":8080"),
-                   help="host:port for /metrics, /healthz, /readyz ('' to disable)")
+                   help="host:port for /metrics, /healthz, /readyz, /trigger: ':8080' "
+                        "every address (IPv6 and IPv4), '127.0.0.1:8080', '[::1]:8080'; "
+                        "'' to disable")
     p.add_argument("--leader-elect", action="store_true",
                    default=os.environ.get("KVS_LEADER_ELECT", "") == "true",
                    help="hold a coordination.k8s.io Lease; only the leader writes")
@@ -81,6 +90,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         for line in exc.errors:
             print(f"  {line}", file=sys.stderr)
         return EXIT_CONFIG
+    for warning in settings.warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
     if args.command == "validate":
         targets = sum(len(c.targets) for c in config.credentials)
         print(f"{args.config}: ok ({len(config.credentials)} credentials, {targets} targets)",
@@ -142,6 +153,8 @@ def print_summary(summary: Summary, out: TextIO) -> None:
         print(f"FAILED {error.reason}", file=out)
     for warning in summary.warnings:
         print(f"WARNING {warning}", file=out)
+    for problem in summary.problems:
+        print(f"FAILED {problem}", file=out)
     counts = summary.counts
     print(f"{'dry run: ' if summary.dry_run else ''}{len(summary.objects)} objects: "
           + ", ".join(f"{counts[k]} {k}" for k in sorted(counts))
@@ -156,19 +169,27 @@ def _once(config: settings.Config, args: argparse.Namespace, out: TextIO) -> int
         if unknown:
             print(f"error: --only: no credential named {sorted(unknown)}", file=sys.stderr)
             return EXIT_CONFIG
-    summary = reconcile.run(config, vault, kube, dry_run=args.dry_run, only=args.only)
+    memory = (NamespaceMemory(kube, namespace=args.state_namespace)
+              if config.sync.namespace_scoped and not args.dry_run else None)
+    summary = reconcile.run(config, vault, kube, dry_run=args.dry_run, only=args.only,
+                            memory=memory, prune_confirmed=args.prune_confirm)
     print_summary(summary, out)
     return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``:8080`` (every address), ``host:8080``, ``[::1]:8080`` -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise SyncError(f"--listen {text!r}: expected host:port, [ipv6]:port or :port")
+    return host.removeprefix("[").removesuffix("]"), int(port)
 
 
 def _run(config: settings.Config, args: argparse.Namespace) -> int:
     """The daemon (syncer/service.py)."""
     from syncer.service import Daemon
 
-    listen = None
-    if args.listen:
-        host, _, port = args.listen.rpartition(":")
-        listen = (host or "0.0.0.0", int(port))  # noqa: S104 - a pod serves its probes
+    listen = parse_listen(args.listen) if args.listen else None
     election = None
     if args.leader_elect:
         election = {"namespace": args.lease_namespace, "name": args.lease_name,
@@ -180,7 +201,7 @@ def _run(config: settings.Config, args: argparse.Namespace) -> int:
         token = Path(args.trigger_token_file).read_text().strip()
     daemon = Daemon(args.config, environ=os.environ, kubeconfig=args.kubeconfig,
                     listen=listen, leader_election=election, watch=not args.no_watch,
-                    trigger_token=token)
+                    trigger_token=token, state_namespace=args.state_namespace)
     return daemon.run(max_cycles=int(os.environ.get("KVS_MAX_CYCLES", "0")))
 
 

@@ -32,6 +32,7 @@ WORKLOADS = {"Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
              "InferenceService": "/apis/serving.kserve.io/v1beta1/namespaces/{ns}/"
                                  "inferenceservices"}
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"
+CONFIG_MAPS = "/api/v1/namespaces/{ns}/configmaps"
 
 
 def load_api_client(kubeconfig: str | None = None, *, pool_size: int = 8,
@@ -170,7 +171,25 @@ class Kube:
         self._request("PATCH", path, body=body, content_type="application/merge-patch+json",
                       what=f"roll {kind} {namespace}/{name}")
 
-    # -- leases (leader election) -------------------------------------------
+    # -- the syncer's own state: Leases (leader election), a ConfigMap -------
+
+    def get_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._request("GET", CONFIG_MAPS.format(ns=namespace) + f"/{name}",
+                                 what=f"get ConfigMap {namespace}/{name}")
+        except KubeNotFound:
+            return None
+
+    def put_config_map(self, namespace: str, body: dict[str, Any]) -> None:
+        """Replace the ConfigMap, creating it the first time."""
+        name = body["metadata"]["name"]
+        try:
+            self._request("PUT", CONFIG_MAPS.format(ns=namespace) + f"/{name}", body=body,
+                          what=f"update ConfigMap {namespace}/{name}")
+        except KubeNotFound:
+            self._request("POST", CONFIG_MAPS.format(ns=namespace), body=body,
+                          what=f"create ConfigMap {namespace}/{name}")
+
 
     def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:

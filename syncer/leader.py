@@ -1,6 +1,9 @@
 """Leader election on a ``coordination.k8s.io/v1`` Lease, the way client-go does it.
 
-Only the replica holding the Lease reconciles, so two replicas are safe. A
+Only the replica holding the Lease writes, so two replicas are safe: every write
+batch checks :attr:`LeaderElector.is_leader`, which turns false the moment the
+renew deadline passes without a successful renewal - well before a standby
+may take over (``lease_duration`` of silence on its own clock). A
 holder renews every ``retry_period``; a standby takes over once it has seen
 the same renewTime unchanged for ``lease_duration`` (measured on its own
 monotonic clock, so clock skew between nodes does not matter). Optimistic
@@ -86,13 +89,19 @@ class LeaderElector:
                          "leaseTransitions": transitions}}
 
     def try_acquire_or_renew(self) -> bool:
-        """One round of the election; returns whether we lead afterwards."""
+        """One round of the election; returns whether we lead afterwards.
+
+        Two clocks readings, as client-go does: our own renewal counts from before
+        the request (the lease may be older than we think, never younger), while
+        another holder's record counts as seen only once the read returned (a slow or
+        retried read must not make its renewal look older than it is)."""
         now = self._clock()
         try:
             lease = self._api.get_lease(self.namespace, self.name)
         except KubeError as exc:
             log.warning("lease_read_failed", error=str(exc))
             return self.is_leader
+        seen = self._clock()
         if lease is None:
             try:
                 self._api.create_lease(self.namespace, self._body(0, _micro_now(), None))
@@ -105,9 +114,9 @@ class LeaderElector:
         holder = spec.get("holderIdentity") or ""
         record = (holder, spec.get("renewTime") or "")
         if record != self._observed:
-            self._observed, self._observed_at = record, now
+            self._observed, self._observed_at = record, seen
         duration = float(spec.get("leaseDurationSeconds") or self.lease_duration)
-        expired = not holder or now - self._observed_at > duration
+        expired = not holder or seen - self._observed_at > duration
         if holder != self.identity and not expired:
             return False
         transitions = int(spec.get("leaseTransitions") or 0) + (holder != self.identity)

@@ -75,6 +75,19 @@ class Metrics:
                                 ["kind"], registry=r)
         self.triggers = Counter(f"{PREFIX}_triggers", "Cycles requested through POST /trigger.",
                                 registry=r)
+        self.repair_failures = Counter(f"{PREFIX}_repair_failures",
+                                       "Drift repairs that failed unexpectedly (the worker "
+                                       "carries on with the next event).", registry=r)
+        self.repair_restarts = Counter(f"{PREFIX}_repair_worker_restarts",
+                                       "Times the drift-repair worker died and was restarted.",
+                                       registry=r)
+        self.prune_refused = Gauge(f"{PREFIX}_prune_refused",
+                                   "1 while prune is refused: it would remove more than "
+                                   "sync.pruneMaxFraction of what we own.", registry=r)
+        self.cycle_problems = Gauge(f"{PREFIX}_cycle_problems",
+                                    "Failures of the last cycle not tied to one entry (a "
+                                    "refused prune, a dropped namespace we cannot read).",
+                                    registry=r)
 
     def vault_request(self, operation: str, status: str) -> None:
         self.vault_requests.labels(operation=operation, status=status).inc()
@@ -108,6 +121,8 @@ class Metrics:
                 self.secret_last_sync.labels(namespace=obj.namespace, name=obj.name).set(now)
         self.conflicts.set(len(summary.conflicts))
         self.failed_entries.set(len({e.credential for e in summary.errors}))
+        self.prune_refused.set(1 if summary.prune_refused else 0)
+        self.cycle_problems.set(len(summary.problems))
 
     def observe_repairs(self, results: list[ObjectResult]) -> None:
         for obj in results:

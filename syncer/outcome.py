@@ -56,6 +56,11 @@ class Summary:
     # credential -> KV v2 created_time of the version read (rotation latency).
     created: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # Failures not tied to one entry: a refused prune, a namespace we wrote to and
+    # may no longer read. Each makes the cycle fail (exit 1, alert).
+    problems: list[str] = field(default_factory=list)
+    prune_refused: str | None = None
+    unreadable: set[str] = field(default_factory=set)  # dropped namespaces we cannot read
 
     @property
     def counts(self) -> Counter[str]:
@@ -72,4 +77,5 @@ class Summary:
 
     @property
     def failed(self) -> bool:
-        return bool(self.errors) or any(o.outcome in FAILURES for o in self.objects)
+        return (bool(self.errors) or bool(self.problems)
+                or any(o.outcome in FAILURES for o in self.objects))

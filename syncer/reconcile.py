@@ -9,7 +9,6 @@ and keys are left exactly as they are while every other entry syncs.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -17,8 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
-from syncer import diff, render, settings
+from syncer import diff, prune, render, settings
 from syncer.errors import KubeError, VaultError
+from syncer.memory import NamespaceMemory
 from syncer.model import (
     DesiredSecret,
     ObservedSecret,
@@ -30,20 +30,22 @@ from syncer.model import (
 from syncer.outcome import DesiredState, ObjectResult, Summary
 from syncer.ports import KubePort, VaultPort
 from syncer.rollout import Rollouts
-from syncer.writer import Writer, kind_of, stamp
+from syncer.writer import Fence, Writer, kind_of, open_fence, stamp
 
 log = structlog.get_logger(__name__)
 VAULT_READERS = 8  # concurrent Vault reads per cycle
 
 
-def _list_per_namespace(kube: KubePort, scope: set[str], rendered: render.Rendered,
-                        summary: Summary) -> tuple[dict[Ref, ObservedSecret],
-                                                   dict[Ref, ObservedServiceAccount]]:
-    """Namespace-scoped RBAC: list only where targets are. A namespace we may not
-    read (a missing RoleBinding, say) fails its own objects; the others sync."""
+def _list_per_namespace(kube: KubePort, targets: set[str], dropped: set[str],
+                        rendered: render.Rendered, summary: Summary
+                        ) -> tuple[dict[Ref, ObservedSecret], dict[Ref, ObservedServiceAccount]]:
+    """Namespace-scoped RBAC: list only where targets are, and where we wrote before
+    (``dropped`` from the config since). A target namespace we may not read (a
+    missing RoleBinding, say) fails its own objects; the others sync. A dropped one
+    we may no longer read is reported: what we wrote there cannot be pruned."""
     secrets: dict[Ref, ObservedSecret] = {}
     accounts: dict[Ref, ObservedServiceAccount] = {}
-    for ns in sorted(scope):
+    for ns in sorted(targets | dropped):
         try:
             secrets.update(kube.managed_secrets([ns]))
             accounts.update(kube.managed_service_accounts([ns]))
@@ -51,6 +53,12 @@ def _list_per_namespace(kube: KubePort, scope: set[str], rendered: render.Render
             if exc.transient:
                 raise  # the API server itself is in trouble: fail the cycle
             log.error("namespace_unreadable", namespace=ns, error=str(exc))
+            if ns in dropped:
+                summary.unreadable.add(ns)
+                summary.problems.append(
+                    f"namespace {ns!r} was dropped from the config, but what we wrote there "
+                    f"can no longer be read or pruned ({exc}); grant access again so it is "
+                    "removed, or remove it by hand")
             for table in (rendered.secrets, rendered.service_accounts):
                 for ref in [r for r in table if r[0] == ns]:
                     obj = table.pop(ref)
@@ -58,6 +66,43 @@ def _list_per_namespace(kube: KubePort, scope: set[str], rendered: render.Render
                         kind=kind_of(obj), namespace=ns, name=ref[1], outcome="error",
                         reason=str(exc), credentials=tuple(sorted(obj.credentials))))
     return secrets, accounts
+
+
+def _recall(memory: NamespaceMemory | None, summary: Summary) -> set[str]:
+    if memory is None:
+        return set()
+    try:
+        return memory.load()
+    except KubeError as exc:
+        summary.problems.append(f"cannot read the namespaces we wrote to before ({exc}); "
+                                "a namespace dropped from the config is not pruned")
+        return set()
+
+
+def _remember(memory: NamespaceMemory | None, summary: Summary, *, before: set[str],
+              unlisted: set[str], secrets: dict[Ref, ObservedSecret],
+              accounts: dict[Ref, ObservedServiceAccount]) -> None:
+    """Namespaces where something of ours is (or may still be) after this cycle:
+    the ones we want objects in, the ones where an object of ours was seen and not
+    removed, and the ones we could not (or did not) look at."""
+    if memory is None or summary.desired is None:
+        return
+    rendered = summary.desired.rendered
+    wanted = {ns for ns, _ in rendered.secrets} | {ns for ns, _ in rendered.service_accounts}
+    removed = {(r.kind, r.namespace, r.name) for r in summary.objects
+               if r.outcome == "deleted" or (r.outcome == "updated"
+                                             and r.reason.startswith("pruned"))}
+    left = {ns for ns, name in secrets if secrets[(ns, name)].managed
+            and ("Secret", ns, name) not in removed}
+    left |= {ns for ns, name in accounts if accounts[(ns, name)].managed
+             and ("ServiceAccount", ns, name) not in removed}
+    after = wanted | left | summary.unreadable | unlisted
+    if after == before:
+        return
+    try:
+        memory.save(after)
+    except KubeError as exc:
+        summary.problems.append(f"cannot record the namespaces we write to ({exc})")
 
 
 def read_vault(config: settings.Config, vault: VaultPort, only: Iterable[str] | None
@@ -78,16 +123,30 @@ def read_vault(config: settings.Config, vault: VaultPort, only: Iterable[str] | 
         return dict(zip(keys, pool.map(read, keys), strict=True)), len(keys)
 
 
+class CycleState:
+    """What the daemon carries from one cycle to the next (``once`` starts afresh):
+    rollouts still to do, and objects known to be someone else's, so a known
+    conflict is re-read each cycle instead of re-attempted with a failing write."""
+
+    def __init__(self, rollouts_per_minute: int) -> None:
+        self.rollouts = Rollouts(rollouts_per_minute)
+        self.conflicts: set[Ref] = set()
+
+
 def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: bool = False,
-        only: Iterable[str] | None = None, cancel: threading.Event | None = None,
-        rollouts: Rollouts | None = None) -> Summary:
+        only: Iterable[str] | None = None, fence: Fence = open_fence,
+        state: CycleState | None = None, memory: NamespaceMemory | None = None,
+        prune_confirmed: bool = False) -> Summary:
     """Run one cycle and return what happened; never raises for one entry's failure.
 
-    Once ``cancel`` is set (SIGTERM) no new write starts; writes in flight finish.
+    ``fence`` is asked before every write: once it says no (SIGTERM, leadership
+    lost) no new write starts; writes in flight finish. ``memory`` remembers, in
+    namespace-scoped mode, the namespaces we wrote to, so prune still reaches one
+    that was dropped from the config.
     """
-    stop = cancel or threading.Event()
     started = time.monotonic()
     only_set = set(only) if only is not None else None
+    state = state or CycleState(config.sync.rollouts_per_minute)
     summary = Summary(dry_run=dry_run)
     vault_data, summary.vault_reads = read_vault(config, vault, only_set)
     namespaces = kube.namespaces()
@@ -100,15 +159,22 @@ def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: b
         got = vault_data.get(render.source_key(config, cred))
         if isinstance(got, VaultData) and got.created_time:
             summary.created[cred.name] = got.created_time
+    remembered: set[str] = set()
+    dropped: set[str] = set()
     if config.sync.namespace_scoped:
+        targets = render.target_namespaces(config, namespaces)
+        remembered = _recall(memory, summary)
+        # Without prune nothing is removed from a dropped namespace: no need to list it.
+        dropped = remembered - targets if config.sync.prune else set()
         observed_secrets, observed_sas = _list_per_namespace(
-            kube, render.target_namespaces(config, namespaces), rendered, summary)
+            kube, targets, dropped, rendered, summary)
     else:
         observed_secrets = kube.managed_secrets()
         observed_sas = kube.managed_service_accounts()
+    _reread_known_conflicts(kube, state, rendered, observed_secrets)
     prune = config.sync.prune and only_set is None and not summary.errors
     now = stamp()
-    writer = Writer(kube, config.sync.concurrency, stop)
+    writer = Writer(kube, config.sync.concurrency, fence)
 
     # Phase 1: Secrets.
     secret_results = writer.apply_all(
@@ -116,6 +182,7 @@ def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: b
         lambda d, o: diff.diff_secret(d, o, now=now, prune=prune),
         lambda d: kube.get_secret(d.namespace, d.name))
     summary.objects.extend(secret_results)
+    state.conflicts = {(r.namespace, r.name) for r in secret_results if r.outcome == "conflict"}
     available = _available_secrets(rendered.secrets, observed_secrets, secret_results)
     summary.desired = DesiredState(rendered, available)
     # Per namespace once: a set comprehension per ServiceAccount was O(N^2) at 10,000.
@@ -131,22 +198,62 @@ def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: b
         lambda d: kube.get_service_account(d.namespace, d.name)))
 
     # Phase 3: restart consumers of rotated Secrets (targets with rollout: true).
-    rollouts = rollouts or Rollouts(config.sync.rollouts_per_minute)
-    rollouts.record([d for r in secret_results if r.outcome == "updated" and r.content_changed
-                     and (d := rendered.secrets.get((r.namespace, r.name))) and d.rollout],
-                    rendered, config.kserve.storage_spec_secret_name)
-    if rollouts.pending and not stop.is_set():
-        summary.objects.extend(rollouts.roll(kube, now))
+    state.rollouts.record(
+        [d for r in secret_results if r.outcome == "updated" and r.content_changed
+         and (d := rendered.secrets.get((r.namespace, r.name))) and d.rollout],
+        rendered, config.kserve.storage_spec_secret_name)
+    if state.rollouts.pending:
+        summary.objects.extend(state.rollouts.roll(kube, now, fence))
 
     # Phase 4: prune what we own and no entry wants (off by default).
-    if prune and not stop.is_set():
-        summary.objects.extend(writer.run(_prune_actions(rendered, observed_secrets,
-                                                         observed_sas)))
+    if prune:
+        _prune(config, writer, rendered, secrets=observed_secrets, accounts=observed_sas,
+               summary=summary, confirmed=prune_confirmed)
+    if config.sync.namespace_scoped and only_set is None:
+        unlisted = remembered - render.target_namespaces(config, namespaces) - dropped
+        _remember(memory, summary, before=remembered, unlisted=unlisted,
+                  secrets=observed_secrets, accounts=observed_sas)
 
     summary.duration = time.monotonic() - started
     for error in summary.errors:
         log.error("entry_failed", credential=error.credential, error=error.reason)
+    for problem in summary.problems:
+        log.error("cycle_problem", problem=problem)
     return summary
+
+
+def _reread_known_conflicts(kube: KubePort, state: CycleState, rendered: render.Rendered,
+                            observed: dict[Ref, ObservedSecret]) -> None:
+    """A Secret that was someone else's last cycle is read (not re-created): if it is
+    still theirs, the diff reports the conflict again without a failing write."""
+    for ref in sorted(state.conflicts):
+        if ref in rendered.secrets and ref not in observed:
+            try:
+                found = kube.get_secret(*ref)
+            except KubeError as exc:
+                log.warning("conflict_reread_failed", namespace=ref[0], name=ref[1],
+                            error=str(exc))
+                continue
+            if found is not None:
+                observed[ref] = found
+
+
+def _prune(config: settings.Config, writer: Writer, rendered: render.Rendered, *,
+           secrets: dict[Ref, ObservedSecret], accounts: dict[Ref, ObservedServiceAccount],
+           summary: Summary, confirmed: bool) -> None:
+    """ServiceAccount entries first; a Secret only once nothing of ours lists it."""
+    todo = prune.plan(rendered, secrets, accounts,
+                      configured={c.name for c in config.credentials},
+                      max_fraction=config.sync.prune_max_fraction, confirmed=confirmed)
+    if todo.refused:
+        summary.prune_refused = todo.refused
+        summary.problems.append(f"prune refused: {todo.refused}")
+        return
+    account_results = writer.run([step.action for step in todo.accounts])
+    summary.objects.extend(account_results)
+    failed = {(r.namespace, r.name) for r in account_results
+              if r.outcome in ("error", "skipped")}
+    summary.objects.extend(writer.run(prune.secrets_after(todo, failed)))
 
 
 def _available_secrets(desired: dict[Ref, DesiredSecret], observed: dict[Ref, ObservedSecret],
@@ -161,20 +268,3 @@ def _available_secrets(desired: dict[Ref, DesiredSecret], observed: dict[Ref, Ob
         if ref in ok or (obs is not None and (obs.owned_whole or d.shared)):
             out.add(ref)
     return out
-
-
-def _prune_actions(rendered: render.Rendered, secrets: dict[Ref, ObservedSecret],
-                   sas: dict[Ref, ObservedServiceAccount]) -> list[diff.Action]:
-    actions: list[diff.Action] = []
-    for ref, obs in sorted(secrets.items()):
-        if ref not in rendered.secrets:
-            action = diff.prune_secret(obs)
-            if action:
-                actions.append(action)
-    for ref, sa in sorted(sas.items()):
-        want = rendered.service_accounts.get(ref)
-        keep = (want.secrets | want.held_secrets) if want else set()
-        sa_action = diff.prune_service_account(sa, keep)
-        if sa_action:
-            actions.append(sa_action)
-    return actions

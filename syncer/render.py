@@ -142,9 +142,15 @@ def render(config: settings.Config, *, namespaces: Mapping[str, Namespace],
         for t_index, target in enumerate(cred.targets):
             names, problems = resolve_namespaces(target, namespaces)
             if target.namespace_selector is not None and not names:
-                out.warnings.append(
-                    f"credentials[{index}].targets[{t_index}].namespaceSelector ({cred.name}): "
-                    f"matches no namespace {dict(target.namespace_selector.match_labels)}")
+                why = (f"credentials[{index}].targets[{t_index}].namespaceSelector "
+                       f"({cred.name}): matches no namespace "
+                       f"{dict(target.namespace_selector.match_labels)}")
+                if config.sync.prune:
+                    # With prune on, a typo here would remove the credential from every
+                    # namespace it reached: fail the entry, which holds prune.
+                    out.errors.append(EntryError(cred.name, why + "; prune is held"))
+                else:
+                    out.warnings.append(why)
             for problem in problems:
                 out.errors.append(EntryError(
                     cred.name, f"credentials[{index}].targets[{t_index}] ({cred.name}): {problem}"))

@@ -7,14 +7,13 @@ of our own writes end here as no-ops and there is no write loop.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from syncer import diff
 from syncer.model import Ref
 from syncer.outcome import DesiredState, ObjectResult
 from syncer.ports import KubePort
-from syncer.writer import Writer, stamp
+from syncer.writer import Fence, Writer, open_fence, stamp
 
 
 def merge_partial(last: DesiredState, partial: DesiredState) -> None:
@@ -36,10 +35,10 @@ def merge_partial(last: DesiredState, partial: DesiredState) -> None:
 
 
 def repair(kube: KubePort, last: DesiredState, kind: str, ref: Ref, observed: Any, *,
-           stop: threading.Event | None = None) -> list[ObjectResult]:
+           fence: Fence = open_fence) -> list[ObjectResult]:
     """Bring one object back to what the last cycle wanted (a watch saw it change)."""
     rendered = last.rendered
-    writer = Writer(kube, 1, stop or threading.Event())
+    writer = Writer(kube, 1, fence)
     now = stamp()
     if kind == "Secret":
         secret = rendered.secrets.get(ref)

@@ -20,6 +20,7 @@ from syncer.errors import KubeError
 from syncer.model import DesiredSecret, Ref
 from syncer.outcome import ObjectResult
 from syncer.ports import WorkloadPort
+from syncer.writer import Fence, open_fence
 
 log = structlog.get_logger(__name__)
 PATCHES: dict[str, Callable[[consumers.Rotated, str], dict[str, Any]]] = {
@@ -67,10 +68,13 @@ class Rollouts:
                 desired.namespace, desired.name, diff.data_hash(desired),
                 frozenset(listing[desired.ref]), storage_spec=desired.name == storage_spec_name)
 
-    def roll(self, kube: WorkloadPort, now: str) -> list[ObjectResult]:
+    def roll(self, kube: WorkloadPort, now: str, fence: Fence = open_fence
+             ) -> list[ObjectResult]:
         """Bump each consumer once per rotation, within the rate limit; keep the rest pending."""
         results: list[ObjectResult] = []
         for ref, rotated in sorted(self.pending.items()):
+            if fence():
+                break  # the rest stays pending for whoever writes next
             done = True
             for kind, patch in PATCHES.items():
                 try:
@@ -82,17 +86,23 @@ class Rollouts:
                     done = False
                     continue
                 for obj in items:
-                    result = self._roll_one(kube, kind, obj, rotated, patch(rotated, now))
+                    result = self._roll_one(kube, kind, obj, rotated, patch(rotated, now),
+                                            fence)
                     results.append(result)
                     done = done and result.outcome == "rolled"
             if done:
                 del self.pending[ref]
         return results
 
-    def _roll_one(self, kube: WorkloadPort, kind: str, obj: dict[str, Any],
-                  rotated: consumers.Rotated, body: dict[str, Any]) -> ObjectResult:
+    def _roll_one(self, kube: WorkloadPort, kind: str, obj: dict[str, Any],  # noqa: PLR0917
+                  rotated: consumers.Rotated, body: dict[str, Any], fence: Fence
+                  ) -> ObjectResult:
         name = (obj.get("metadata") or {}).get("name", "")
         ns = rotated.namespace
+        closed = fence()
+        if closed:
+            return ObjectResult(kind=kind, namespace=ns, name=name, outcome="skipped",
+                                reason=closed)
         if not self.limiter.allow():
             return ObjectResult(kind=kind, namespace=ns, name=name, outcome="deferred",
                                 reason="rollout rate limit")

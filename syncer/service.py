@@ -6,6 +6,11 @@ overlaps the next nor piles runs up. The config file is re-read before each
 cycle (content hash, so Kubernetes' ConfigMap symlink swap is seen); a bad
 new config keeps the old one, logs why and counts a reload failure. SIGTERM
 stops new writes, lets the one in flight finish, releases the Lease, exits.
+
+With leader election every write asks the fence: none starts once this
+replica is not the leader (the renew deadline passed), and losing leadership
+forgets the cached desired state, so a late watch event cannot write back an
+old (possibly revoked) value.
 """
 
 from __future__ import annotations
@@ -13,8 +18,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import hmac
-import queue
 import signal
 import threading
 import time
@@ -30,15 +33,18 @@ from syncer import health, reconcile, repair, settings
 from syncer.errors import ConfigError, SyncError
 from syncer.kube import Kube, load_api_client
 from syncer.leader import LeaderElector
+from syncer.memory import NamespaceMemory
 from syncer.metrics import Metrics
-from syncer.outcome import DesiredState
+from syncer.outcome import DesiredState, ObjectResult
 from syncer.reload import ConfigSource
-from syncer.rollout import Rollouts
+from syncer.repairer import RepairWorker
+from syncer.triggers import Triggers
 from syncer.vault import VaultReader
 from syncer.watch import OwnedWatch
 
 log = structlog.get_logger(__name__)
 JOB_ID = "reconcile"
+ONLY_JOB_ID = "reconcile-only"  # at most one pending cycle for ?only= triggers
 
 
 def release_memory() -> None:
@@ -53,28 +59,27 @@ class Daemon:
                  kubeconfig: str | None = None, listen: tuple[str, int] | None = None,
                  leader_election: dict[str, Any] | None = None,
                  metrics: Metrics | None = None, watch: bool = True,
-                 trigger_token: str | None = None) -> None:
+                 trigger_token: str | None = None,
+                 state_namespace: str = "kserve-vault-sync") -> None:
         self.metrics = metrics or Metrics()
         self.source = ConfigSource(config_path, environ, self.metrics)
         if not self.source.refresh() or self.source.config is None:
             raise ConfigError(config_path, [self.source.last_error or "invalid"])
         config = self.source.config
+        for warning in settings.warnings(config):
+            log.warning("config_warning", detail=warning)
         self.health = health.Health(interval=config.sync.interval)
         self.health.config_loaded = True
         self._listen = listen
         self.kube = Kube(load_api_client(kubeconfig, pool_size=config.sync.concurrency))
         self.vault = self._vault(config)
+        self.memory = NamespaceMemory(self.kube, namespace=state_namespace)
         self.stop_event = threading.Event()  # set by SIGTERM: no new writes
         self.cycles = 0
         self.last: DesiredState | None = None
+        self.state = reconcile.CycleState(config.sync.rollouts_per_minute)
         # Cycles and drift repairs never write at the same time.
         self._write_lock = threading.Lock()
-        self._events: queue.Queue[tuple[str, str, Any]] = queue.Queue(maxsize=10000)
-        self.watch = OwnedWatch(self.kube, self._on_event, on_restart=lambda kind, why:
-                                self.metrics.watch_restarts.labels(kind=kind, reason=why).inc()
-                                ) if watch and not config.sync.namespace_scoped else None
-        self.trigger_token = trigger_token
-        self.rollouts = Rollouts(config.sync.rollouts_per_minute)
         self.scheduler = BackgroundScheduler(job_defaults={
             "max_instances": 1, "coalesce": True, "misfire_grace_time": None})
         self.elector: LeaderElector | None = None
@@ -82,15 +87,48 @@ class Daemon:
             self.elector = LeaderElector(self.kube, on_change=self._on_leader_change,
                                          **leader_election)
         self.metrics.leader.set(0 if self.elector else 1)
+        self.triggers = Triggers(
+            trigger_token or "", known=lambda: {c.name for c in self._config().credentials},
+            leading=self._leading, run_all=self._run_now, run_only=self._schedule_only,
+            retry_after=self.elector.retry_period if self.elector else 1.0,
+            counted=self.metrics.triggers.inc)
+        self._trigger_enabled = trigger_token is not None
+        self.repairer = RepairWorker(
+            self.kube, desired=lambda: self.last, lock=self._write_lock, fence=self.fence,
+            on_repaired=self._repaired, on_failure=self.metrics.repair_failures.inc,
+            on_restart=self.metrics.repair_restarts.inc, resync=self._run_now)
+        self.watch = OwnedWatch(self.kube, self.repairer.submit, on_restart=lambda kind, why:
+                                self.metrics.watch_restarts.labels(kind=kind, reason=why).inc()
+                                ) if watch and not config.sync.namespace_scoped else None
+
+    def _config(self) -> settings.Config:
+        assert self.source.config is not None  # a Daemon never exists without one
+        return self.source.config
 
     def _vault(self, config: settings.Config) -> VaultReader:
         return VaultReader(config.vault, observe=self.metrics.vault_request)
 
+    def _leading(self) -> bool:
+        return self.elector is None or self.elector.is_leader
+
+    def fence(self) -> str | None:
+        """Asked before every write: why none may start now, or None."""
+        if self.stop_event.is_set():
+            return "shutting down"
+        if not self._leading():
+            return "not the leader any more"
+        return None
+
     def _on_leader_change(self, leading: bool) -> None:
         self.metrics.leader.set(1 if leading else 0)
-        if leading and self.scheduler.running:
-            # A new leader reconciles at once instead of waiting for the next tick.
-            self.scheduler.modify_job(JOB_ID, next_run_time=datetime.now().astimezone())
+        if not leading:
+            # What we cached is the old leader's view: a late watch event must not
+            # write it back, and the new leader owns rollouts and conflicts now.
+            self.last = None
+            self.state = reconcile.CycleState(self._config().sync.rollouts_per_minute)
+            self.repairer.drain()
+        elif self.scheduler.running:
+            self._run_now()  # a new leader reconciles at once, not at the next tick
 
     def _trigger(self, config: settings.Config) -> IntervalTrigger:
         return IntervalTrigger(seconds=config.sync.interval,
@@ -107,9 +145,8 @@ class Daemon:
         old = self.source.config
         if self.source.refresh() and self.source.config is not None and old is not None:
             self._apply_new_config(old, self.source.config)
-        config = self.source.config
-        assert config is not None
-        if self.elector is not None and not self.elector.is_leader:
+        config = self._config()
+        if not self._leading():
             self.health.cycle_done()  # a healthy standby is ready too
             return
         if only is None:
@@ -119,8 +156,8 @@ class Daemon:
             self.last = None
         started = time.monotonic()
         try:
-            summary = reconcile.run(config, self.vault, self.kube, cancel=self.stop_event,
-                                    only=only, rollouts=self.rollouts)
+            summary = reconcile.run(config, self.vault, self.kube, only=only, fence=self.fence,
+                                    state=self.state, memory=self.memory)
         except SyncError as exc:
             self.metrics.observe_error(time.monotonic() - started)
             log.error("cycle_failed", error=str(exc))
@@ -128,7 +165,7 @@ class Daemon:
         finally:
             self.metrics.set_token_ttl(self.vault.token_ttl())
         self.cycles += 1
-        if summary.desired is not None:
+        if summary.desired is not None and self._leading():
             if only is None or self.last is None:
                 self.last = summary.desired  # what drift repairs restore
             else:
@@ -137,58 +174,31 @@ class Daemon:
         self.health.cycle_done()
         log.info("cycle", objects=len(summary.objects), writes=summary.writes,
                  failed_entries=len(summary.errors), conflicts=len(summary.conflicts),
-                 vault_reads=summary.vault_reads, duration=round(summary.duration, 3))
+                 problems=len(summary.problems), vault_reads=summary.vault_reads,
+                 duration=round(summary.duration, 3))
         del summary
         release_memory()
 
     # -- drift repair and triggers -------------------------------------------
 
-    def _on_event(self, kind: str, event_type: str, observed: Any) -> None:
-        try:
-            self._events.put_nowait((kind, event_type, observed))
-        except queue.Full:  # a flood: one full cycle covers whatever was dropped
-            self.trigger()
+    def _repaired(self, results: list[ObjectResult]) -> None:
+        self.metrics.observe_repairs(results)
+        for result in results:
+            log.info("drift_repaired", kind=result.kind, namespace=result.namespace,
+                     name=result.name, outcome=result.outcome, reason=result.reason)
 
-    def _repair_loop(self) -> None:
-        while not self.stop_event.is_set():
-            try:
-                kind, event_type, observed = self._events.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            if event_type == "RESYNC":
-                self.trigger()
-                continue
-            if self.last is None or (self.elector is not None and not self.elector.is_leader):
-                continue
-            ref = (observed.namespace, observed.name)
-            with self._write_lock:
-                results = repair.repair(self.kube, self.last, kind, ref,
-                                           None if event_type == "DELETED" else observed,
-                                           stop=self.stop_event)
-            if results:
-                self.metrics.observe_repairs(results)
-                for result in results:
-                    log.info("drift_repaired", kind=result.kind, namespace=result.namespace,
-                             name=result.name, outcome=result.outcome, reason=result.reason)
+    def _run_now(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.modify_job(JOB_ID, next_run_time=datetime.now().astimezone())
 
-    def _http_trigger(self, token: str, only: list[str]) -> tuple[int, str]:
-        assert self.trigger_token is not None
-        if not hmac.compare_digest(token.encode(), self.trigger_token.encode()):
-            return 401, "unauthorized"
-        if only and not _known(self, only):
-            return 400, "unknown credential name"
-        self.metrics.triggers.inc()
-        self.trigger(only or None)
-        log.info("triggered", only=only or "all")
-        return 202, "cycle scheduled"
+    def _schedule_only(self) -> None:
+        self.scheduler.add_job(self._only_cycle, id=ONLY_JOB_ID, replace_existing=True,
+                               next_run_time=datetime.now().astimezone())
 
-    def trigger(self, only: list[str] | None = None) -> None:
-        """Run a cycle now (a rotation pipeline calls this right after writing to Vault)."""
-        now = datetime.now().astimezone()
-        if only:
-            self.scheduler.add_job(self.cycle, kwargs={"only": only}, next_run_time=now)
-        elif self.scheduler.running:
-            self.scheduler.modify_job(JOB_ID, next_run_time=now)
+    def _only_cycle(self) -> None:
+        names = self.triggers.take_only()
+        if names:
+            self.cycle(sorted(names))
 
     def _apply_new_config(self, old: settings.Config, new: settings.Config) -> None:
         if new.vault != old.vault:
@@ -204,26 +214,31 @@ class Daemon:
         server = None
         if self._listen:
             server = health.serve(self._listen[0], self._listen[1], self.metrics, self.health,
-                                  trigger=self._http_trigger if self.trigger_token else None)
-            log.info("listening", address=f"http://{self._listen[0]}:{server.server_port}",
+                                  trigger=self.triggers.http if self._trigger_enabled
+                                  else None)
+            log.info("listening", host=self._listen[0] or "*", port=server.server_port,
                      paths=["/metrics", "/healthz", "/readyz"])
-        self.health.scheduler_alive = lambda: self.scheduler.running
+        self.health.liveness["scheduler"] = lambda: self.scheduler.running
         if self.elector:
             self.elector.start()
-        assert self.source.config is not None
-        self.scheduler.add_job(self.cycle, self._trigger(self.source.config), id=JOB_ID,
+        self.scheduler.add_job(self.cycle, self._trigger(self._config()), id=JOB_ID,
                                next_run_time=datetime.now().astimezone())
         self.scheduler.start()
+        repairs_ok = True
         if self.watch:
             self.watch.start()
-            threading.Thread(target=self._repair_loop, name="repair", daemon=True).start()
+            self.repairer.start()
+            self.health.liveness["repair worker"] = lambda: repairs_ok
         while not self.stop_event.wait(0.5):
+            if self.watch:
+                repairs_ok = self.repairer.supervise()
             if max_cycles and self.cycles >= max_cycles:
                 break
         log.info("stopping", cycles=self.cycles)
         self.stop_event.set()
         if self.watch:
             self.watch.stop()
+            self.repairer.stop()
         self.scheduler.shutdown(wait=True)  # the cycle in flight finishes its current write
         if self.elector:
             self.elector.stop(release=True)
@@ -231,8 +246,3 @@ class Daemon:
             server.shutdown()
         log.info("stopped", cycles=self.cycles)
         return 0
-
-
-def _known(daemon: Daemon, names: list[str]) -> bool:
-    config = daemon.source.config
-    return config is not None and set(names) <= {c.name for c in config.credentials}

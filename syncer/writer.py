@@ -26,9 +26,21 @@ log = structlog.get_logger(__name__)
 MAX_CONFLICT_RETRIES = 3
 
 Desired = DesiredSecret | DesiredServiceAccount
+# Asked before every write: None to go ahead, or why no write may start now
+# ("shutting down", "not the leader any more").
+Fence = Callable[[], str | None]
 Differ = Callable[[Any, Any], list[diff.Action]]
 Reread = Callable[[Any], Any]
 _OUTCOME: dict[str, Outcome] = {"create": "created", "patch": "updated", "delete": "deleted"}
+
+
+def open_fence() -> str | None:
+    return None
+
+
+def stop_fence(stop: threading.Event) -> Fence:
+    """A fence that closes once ``stop`` is set (SIGTERM)."""
+    return lambda: "shutting down" if stop.is_set() else None
 
 
 def stamp() -> str:
@@ -54,13 +66,13 @@ def _result(action: diff.Action, outcome: Outcome, reason: str = "",
 
 
 class Writer:
-    """Applies actions concurrently (bounded by sync.concurrency) and stops starting
-    new writes once ``stop`` is set."""
+    """Applies actions concurrently (bounded by sync.concurrency); asks ``fence``
+    before each write, so none starts once the syncer stops or loses leadership."""
 
-    def __init__(self, kube: KubePort, workers: int, stop: threading.Event) -> None:
+    def __init__(self, kube: KubePort, workers: int, fence: Fence = open_fence) -> None:
         self.kube = kube
         self.workers = workers
-        self.stop = stop
+        self.fence = fence
 
     def apply_all(self, pairs: list[tuple[Any, Any]], differ: Differ, reread: Reread
                   ) -> list[ObjectResult]:
@@ -108,9 +120,10 @@ class Writer:
               reread: Reread | None) -> ObjectResult:
         """Apply one action; a create that meets an existing object re-reads and re-diffs."""
         creds = tuple(sorted(desired.credentials)) if desired is not None else ()
-        if self.stop.is_set():
-            return _result(action, "skipped", "shutting down", creds)
         for _ in range(MAX_CONFLICT_RETRIES):
+            closed = self.fence()
+            if closed:
+                return _result(action, "skipped", closed, creds)
             try:
                 self._write(action)
             except KubeError as exc:
@@ -119,7 +132,12 @@ class Writer:
                               name=action.name, error=str(exc))
                     return _result(action, "error", str(exc), creds)
                 # Someone else has it (or wrote first). Re-read, re-diff, try again.
-                actions = differ(desired, reread(desired))
+                try:
+                    actions = differ(desired, reread(desired))
+                except KubeError as reread_exc:
+                    log.error("write_failed", kind=action.kind, namespace=action.namespace,
+                              name=action.name, error=str(reread_exc))
+                    return _result(action, "error", str(reread_exc), creds)
                 writes = [a for a in actions if a.verb != "conflict"]
                 conflicts = [a for a in actions if a.verb == "conflict"]
                 if not writes:

@@ -9,6 +9,7 @@ import pytest
 
 from syncer import health
 from syncer.metrics import Metrics
+from syncer.triggers import Reply
 
 
 class Clock:
@@ -44,29 +45,47 @@ def test_ready(loaded: bool, since_start: float, since_cycle: float | None, ok: 
     assert h.ready() == (ok, why)
 
 
-def test_live_follows_the_scheduler() -> None:
+def test_live_needs_every_check() -> None:
     h = health.Health(interval=60)
     assert h.live() == (True, "ok")
-    h.scheduler_alive = lambda: False
-    assert h.live() == (False, "scheduler stopped")
+    state = {"scheduler": True, "repair worker": True}
+    h.liveness["scheduler"] = lambda: state["scheduler"]
+    h.liveness["repair worker"] = lambda: state["repair worker"]
+    assert h.live() == (True, "ok")
+    state["repair worker"] = False
+    assert h.live() == (False, "repair worker stopped")
+    state["scheduler"] = False
+    assert h.live() == (False, "repair worker, scheduler stopped")
 
 
 def call(app: Callable[..., Any], path: str, method: str = "GET", auth: str = "",
          query: str = "") -> tuple[str, bytes]:
-    got: dict[str, str] = {}
+    status, body, _ = call_with_headers(app, path, method, auth, query)
+    return status, body
+
+
+def call_with_headers(app: Callable[..., Any], path: str, method: str = "GET", auth: str = "",
+                      query: str = "") -> tuple[str, bytes, dict[str, str]]:
+    got: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        got.update(status=status, headers=dict(headers))
+
     environ = {"PATH_INFO": path, "REQUEST_METHOD": method, "QUERY_STRING": query,
                "HTTP_AUTHORIZATION": auth, "wsgi.input": None}
-    body = b"".join(app(environ, lambda status, headers: got.setdefault("status", status)))
-    return got["status"], body
+    body = b"".join(app(environ, start_response))
+    return got["status"], body, got["headers"]
 
 
 def test_app_routes() -> None:
     h = health.Health(interval=60)
     calls: list[tuple[str, list[str]]] = []
 
-    def trigger(token: str, only: list[str]) -> tuple[int, str]:
+    def trigger(token: str, only: list[str]) -> Reply:
         calls.append((token, only))
-        return 202, "cycle scheduled"
+        if only == ["standby"]:
+            return Reply(503, "not the leader", retry_after=2.4)
+        return Reply(202, "cycle scheduled")
 
     app = health.app(Metrics(), h, trigger)
     assert call(app, "/healthz") == ("200 OK", b"ok\n")
@@ -77,6 +96,8 @@ def test_app_routes() -> None:
     assert call(app, "/trigger")[0] == "405 Method Not Allowed"
     assert call(app, "/trigger", "POST")[0] == "401 Unauthorized"  # no bearer token
     assert call(app, "/trigger", "POST", "Bearer t", "only=a,b")[0] == "202 Accepted"
-    assert calls == [("t", ["a", "b"])]
+    status, _, headers = call_with_headers(app, "/trigger", "POST", "Bearer t", "only=standby")
+    assert status == "503 Service Unavailable" and headers["Retry-After"] == "2"
+    assert calls == [("t", ["a", "b"]), ("t", ["standby"])]
     assert call(health.app(Metrics(), h), "/trigger", "POST", "Bearer t")[0] == \
         "404 Not Found"  # not enabled

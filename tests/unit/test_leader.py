@@ -146,3 +146,29 @@ def test_two_standbys_racing_for_an_expired_lease_one_wins(
     results = [b.try_acquire_or_renew(), c.try_acquire_or_renew()]
     assert sorted(results) == [False, True]
     assert leases.holder in {"b", "c"}
+
+
+def test_a_slow_read_does_not_make_the_holder_look_dead_early(
+        world: tuple[Leases, Clock]) -> None:
+    """The standby's read is in flight for 9 s, and the holder renews meanwhile. The
+    holder may write until 10 s after that renewal; the standby must wait 15 s
+    from when its read returned, not from when it was sent."""
+    leases, clock = world
+    a, b = elector(leases, clock, "a"), elector(leases, clock, "b")
+    a.try_acquire_or_renew()
+    read = leases.get_lease
+
+    def slow_read(namespace: str, name: str) -> dict[str, Any] | None:
+        leases.get_lease = read  # type: ignore[method-assign]
+        clock.now += 9
+        a.try_acquire_or_renew()  # renewed while b's request is in flight
+        return read(namespace, name)
+
+    leases.get_lease = slow_read  # type: ignore[method-assign]
+    assert not b.try_acquire_or_renew()
+    renewed = clock.now
+    # a dies now; it could still be writing until renewed + 10.
+    clock.now = renewed + 14.5
+    assert not b.try_acquire_or_renew()
+    clock.now = renewed + 15.5
+    assert b.try_acquire_or_renew()

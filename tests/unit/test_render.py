@@ -304,3 +304,14 @@ def test_selector_matching_nothing_is_a_warning() -> None:
     assert not out.secrets and not out.errors
     assert out.warnings == ["credentials[0].targets[0].namespaceSelector (s3): matches no "
                             "namespace {'team': 'ghost'}"]
+
+
+def test_selector_matching_nothing_fails_the_entry_when_prune_is_on() -> None:
+    """A typo in a selector must not read as "remove this credential everywhere"."""
+    text = one_s3(target="{namespaceSelector: {matchLabels: {servng: 'true'}}, "
+                         "secret: s3-secret}") + "sync: {prune: true}\n"
+    out = render_one(text)
+    assert not out.warnings
+    [error] = out.errors
+    assert error.credential == "s3" and error.reason.endswith("; prune is held")
+    assert "matches no namespace {'servng': 'true'}" in error.reason
