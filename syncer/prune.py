@@ -38,12 +38,15 @@ class AccountStep:
 class Plan:
     accounts: list[AccountStep] = field(default_factory=list)  # first
     secrets: list[diff.Action] = field(default_factory=list)  # after their accounts
+    # Shared Secrets (storage-config) still wanted but holding keys no entry wants:
+    # the cycle's Secret phase removes those keys, counted here for the guard.
+    shared_with_stale_keys: int = 0
     owned: int = 0  # objects we own now: the guard's denominator
     refused: str | None = None  # why this prune waits for confirmation
 
     @property
     def size(self) -> int:
-        return len(self.accounts) + len(self.secrets)
+        return len(self.accounts) + len(self.secrets) + self.shared_with_stale_keys
 
 
 def _credentials(obs: ObservedSecret) -> set[str]:
@@ -56,14 +59,30 @@ def plan(rendered: render.Rendered, secrets: dict[Ref, ObservedSecret],
     """What a prune would do now. ``configured``: every credential name in the config."""
     out = Plan(owned=sum(1 for s in secrets.values() if s.managed)
                + sum(1 for a in accounts.values() if a.managed))
-    writers: set[str] = set()  # credentials that wrote what would be removed
+    removed: set[str] = set()  # deleted entries whose objects or keys would go
+    touches_configured = False  # would remove something an entry still configured wrote
     for ref, obs in sorted(secrets.items()):
         if ref in rendered.secrets:
             continue
         action = diff.prune_secret(obs)
         if action:
             out.secrets.append(action)
-            writers |= _credentials(obs)
+            writers = _credentials(obs)
+            gone = writers - configured
+            removed |= gone
+            # A whole Secret goes with all its writers; from a shared one only the
+            # keys of entries no longer configured (the others keep theirs).
+            touches_configured |= (bool(writers & configured) if obs.owned_whole
+                                   else not gone)
+    for ref, shared in rendered.secrets.items():
+        seen = secrets.get(ref)
+        if not (shared.shared and seen is not None and seen.managed):
+            continue
+        if (seen.managed_keys - set(shared.keys) - shared.held_keys) & set(seen.key_digests):
+            out.shared_with_stale_keys += 1
+            gone = _credentials(seen) - shared.credentials - configured
+            removed |= gone
+            touches_configured |= not gone
     for ref, sa in sorted(accounts.items()):
         want = rendered.service_accounts.get(ref)
         keep = (want.secrets | want.held_secrets) if want else set()
@@ -73,7 +92,7 @@ def plan(rendered: render.Rendered, secrets: dict[Ref, ObservedSecret],
             out.accounts.append(AccountStep(sa_action, stale))
     if confirmed or not out.size or out.size <= max_fraction * out.owned:
         return out
-    if len(writers) == 1 and not writers & configured:
+    if len(removed) == 1 and not touches_configured:
         return out  # one entry deleted from the config on purpose
     out.refused = (f"prune would remove {out.size} of the {out.owned} objects we own "
                    f"({out.size / max(out.owned, 1):.0%}), more than sync.pruneMaxFraction "

@@ -16,11 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
-from syncer import diff, prune, render, settings
+from syncer import diff, prune, render, scoped, settings
 from syncer.errors import KubeError, VaultError
 from syncer.memory import NamespaceMemory
 from syncer.model import (
     DesiredSecret,
+    Namespace,
     ObservedSecret,
     ObservedServiceAccount,
     Ref,
@@ -30,79 +31,10 @@ from syncer.model import (
 from syncer.outcome import DesiredState, ObjectResult, Summary
 from syncer.ports import KubePort, VaultPort
 from syncer.rollout import Rollouts
-from syncer.writer import Fence, Writer, kind_of, open_fence, stamp
+from syncer.writer import Fence, Writer, open_fence, stamp
 
 log = structlog.get_logger(__name__)
 VAULT_READERS = 8  # concurrent Vault reads per cycle
-
-
-def _list_per_namespace(kube: KubePort, targets: set[str], dropped: set[str],
-                        rendered: render.Rendered, summary: Summary
-                        ) -> tuple[dict[Ref, ObservedSecret], dict[Ref, ObservedServiceAccount]]:
-    """Namespace-scoped RBAC: list only where targets are, and where we wrote before
-    (``dropped`` from the config since). A target namespace we may not read (a
-    missing RoleBinding, say) fails its own objects; the others sync. A dropped one
-    we may no longer read is reported: what we wrote there cannot be pruned."""
-    secrets: dict[Ref, ObservedSecret] = {}
-    accounts: dict[Ref, ObservedServiceAccount] = {}
-    for ns in sorted(targets | dropped):
-        try:
-            secrets.update(kube.managed_secrets([ns]))
-            accounts.update(kube.managed_service_accounts([ns]))
-        except KubeError as exc:
-            if exc.transient:
-                raise  # the API server itself is in trouble: fail the cycle
-            log.error("namespace_unreadable", namespace=ns, error=str(exc))
-            if ns in dropped:
-                summary.unreadable.add(ns)
-                summary.problems.append(
-                    f"namespace {ns!r} was dropped from the config, but what we wrote there "
-                    f"can no longer be read or pruned ({exc}); grant access again so it is "
-                    "removed, or remove it by hand")
-            for table in (rendered.secrets, rendered.service_accounts):
-                for ref in [r for r in table if r[0] == ns]:
-                    obj = table.pop(ref)
-                    summary.objects.append(ObjectResult(
-                        kind=kind_of(obj), namespace=ns, name=ref[1], outcome="error",
-                        reason=str(exc), credentials=tuple(sorted(obj.credentials))))
-    return secrets, accounts
-
-
-def _recall(memory: NamespaceMemory | None, summary: Summary) -> set[str]:
-    if memory is None:
-        return set()
-    try:
-        return memory.load()
-    except KubeError as exc:
-        summary.problems.append(f"cannot read the namespaces we wrote to before ({exc}); "
-                                "a namespace dropped from the config is not pruned")
-        return set()
-
-
-def _remember(memory: NamespaceMemory | None, summary: Summary, *, before: set[str],
-              unlisted: set[str], secrets: dict[Ref, ObservedSecret],
-              accounts: dict[Ref, ObservedServiceAccount]) -> None:
-    """Namespaces where something of ours is (or may still be) after this cycle:
-    the ones we want objects in, the ones where an object of ours was seen and not
-    removed, and the ones we could not (or did not) look at."""
-    if memory is None or summary.desired is None:
-        return
-    rendered = summary.desired.rendered
-    wanted = {ns for ns, _ in rendered.secrets} | {ns for ns, _ in rendered.service_accounts}
-    removed = {(r.kind, r.namespace, r.name) for r in summary.objects
-               if r.outcome == "deleted" or (r.outcome == "updated"
-                                             and r.reason.startswith("pruned"))}
-    left = {ns for ns, name in secrets if secrets[(ns, name)].managed
-            and ("Secret", ns, name) not in removed}
-    left |= {ns for ns, name in accounts if accounts[(ns, name)].managed
-             and ("ServiceAccount", ns, name) not in removed}
-    after = wanted | left | summary.unreadable | unlisted
-    if after == before:
-        return
-    try:
-        memory.save(after)
-    except KubeError as exc:
-        summary.problems.append(f"cannot record the namespaces we write to ({exc})")
 
 
 def read_vault(config: settings.Config, vault: VaultPort, only: Iterable[str] | None
@@ -145,81 +77,143 @@ def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: b
     that was dropped from the config.
     """
     started = time.monotonic()
-    only_set = set(only) if only is not None else None
-    state = state or CycleState(config.sync.rollouts_per_minute)
-    summary = Summary(dry_run=dry_run)
-    vault_data, summary.vault_reads = read_vault(config, vault, only_set)
-    namespaces = kube.namespaces()
-    rendered = render.render(config, namespaces=namespaces, vault=vault_data, only=only_set)
-    summary.errors.extend(rendered.errors)
-    summary.warnings = rendered.warnings
-    for warning in rendered.warnings:
-        log.warning("selector_matches_nothing", detail=warning)
-    for cred in config.credentials:
-        got = vault_data.get(render.source_key(config, cred))
-        if isinstance(got, VaultData) and got.created_time:
-            summary.created[cred.name] = got.created_time
-    remembered: set[str] = set()
-    dropped: set[str] = set()
-    if config.sync.namespace_scoped:
-        targets = render.target_namespaces(config, namespaces)
-        remembered = _recall(memory, summary)
-        # Without prune nothing is removed from a dropped namespace: no need to list it.
-        dropped = remembered - targets if config.sync.prune else set()
-        observed_secrets, observed_sas = _list_per_namespace(
-            kube, targets, dropped, rendered, summary)
-    else:
-        observed_secrets = kube.managed_secrets()
-        observed_sas = kube.managed_service_accounts()
-    _reread_known_conflicts(kube, state, rendered, observed_secrets)
-    prune = config.sync.prune and only_set is None and not summary.errors
-    now = stamp()
-    writer = Writer(kube, config.sync.concurrency, fence)
-
-    # Phase 1: Secrets.
-    secret_results = writer.apply_all(
-        [(d, observed_secrets.get(d.ref)) for d in rendered.secrets.values()],
-        lambda d, o: diff.diff_secret(d, o, now=now, prune=prune),
-        lambda d: kube.get_secret(d.namespace, d.name))
-    summary.objects.extend(secret_results)
-    state.conflicts = {(r.namespace, r.name) for r in secret_results if r.outcome == "conflict"}
-    available = _available_secrets(rendered.secrets, observed_secrets, secret_results)
-    summary.desired = DesiredState(rendered, available)
-    # Per namespace once: a set comprehension per ServiceAccount was O(N^2) at 10,000.
-    by_namespace: dict[str, set[str]] = defaultdict(set)
-    for ns, name in available:
-        by_namespace[ns].add(name)
-
-    # Phase 2: ServiceAccounts list only Secrets that exist and are ours.
-    summary.objects.extend(writer.apply_all(
-        [(d, observed_sas.get(d.ref)) for d in rendered.service_accounts.values()],
-        lambda d, o: diff.diff_service_account(
-            d, o, available=by_namespace[d.namespace]),
-        lambda d: kube.get_service_account(d.namespace, d.name)))
-
-    # Phase 3: restart consumers of rotated Secrets (targets with rollout: true).
-    state.rollouts.record(
-        [d for r in secret_results if r.outcome == "updated" and r.content_changed
-         and (d := rendered.secrets.get((r.namespace, r.name))) and d.rollout],
-        rendered, config.kserve.storage_spec_secret_name)
-    if state.rollouts.pending:
-        summary.objects.extend(state.rollouts.roll(kube, now, fence))
-
-    # Phase 4: prune what we own and no entry wants (off by default).
-    if prune:
-        _prune(config, writer, rendered, secrets=observed_secrets, accounts=observed_sas,
-               summary=summary, confirmed=prune_confirmed)
-    if config.sync.namespace_scoped and only_set is None:
-        unlisted = remembered - render.target_namespaces(config, namespaces) - dropped
-        _remember(memory, summary, before=remembered, unlisted=unlisted,
-                  secrets=observed_secrets, accounts=observed_sas)
-
+    cycle = _Cycle(config, kube, fence=fence, state=state or CycleState(
+        config.sync.rollouts_per_minute), summary=Summary(dry_run=dry_run),
+        only=set(only) if only is not None else None)
+    cycle.read_and_render(vault)
+    cycle.observe(memory)
+    pruning = cycle.plan_prune(confirmed=prune_confirmed)
+    available = cycle.secrets(prune_keys=pruning is not None)
+    cycle.service_accounts(available)
+    cycle.rollouts()
+    if pruning is not None:
+        cycle.prune(pruning)
+    cycle.remember(memory)
+    summary = cycle.summary
     summary.duration = time.monotonic() - started
     for error in summary.errors:
         log.error("entry_failed", credential=error.credential, error=error.reason)
     for problem in summary.problems:
         log.error("cycle_problem", problem=problem)
     return summary
+
+
+class _Cycle:
+    """One cycle's working state, phase by phase (see :func:`run`)."""
+
+    def __init__(self, config: settings.Config, kube: KubePort, *, fence: Fence,
+                 state: CycleState, summary: Summary, only: set[str] | None) -> None:
+        self.config = config
+        self.kube = kube
+        self.fence = fence
+        self.state = state
+        self.summary = summary
+        self.only = only
+        self.now = stamp()
+        self.writer = Writer(kube, config.sync.concurrency, fence)
+        self.rendered = render.Rendered()
+        self.namespaces: dict[str, Namespace] = {}
+        self.secrets_seen: dict[Ref, ObservedSecret] = {}
+        self.accounts_seen: dict[Ref, ObservedServiceAccount] = {}
+        self.remembered: set[str] = set()
+        self.listed: set[str] = set()
+
+    def read_and_render(self, vault: VaultPort) -> None:
+        summary, config = self.summary, self.config
+        vault_data, summary.vault_reads = read_vault(config, vault, self.only)
+        self.namespaces = self.kube.namespaces()
+        self.rendered = render.render(config, namespaces=self.namespaces, vault=vault_data,
+                                      only=self.only)
+        summary.errors.extend(self.rendered.errors)
+        summary.warnings = self.rendered.warnings
+        for warning in self.rendered.warnings:
+            log.warning("selector_matches_nothing", detail=warning)
+        for cred in config.credentials:
+            got = vault_data.get(render.source_key(config, cred))
+            if isinstance(got, VaultData) and got.created_time:
+                summary.created[cred.name] = got.created_time
+
+    def observe(self, memory: NamespaceMemory | None) -> None:
+        """What we own now: one label-selected list per kind, or per namespace."""
+        if not self.config.sync.namespace_scoped:
+            self.secrets_seen = self.kube.managed_secrets()
+            self.accounts_seen = self.kube.managed_service_accounts()
+        else:
+            targets = render.target_namespaces(self.config, self.namespaces)
+            self.remembered = scoped.recall(memory, self.summary)
+            # Without prune nothing is removed from a dropped namespace: no need to list it.
+            dropped = self.remembered - targets if self.config.sync.prune else set()
+            self.listed = targets | dropped
+            self.secrets_seen, self.accounts_seen = scoped.list_per_namespace(
+                self.kube, targets, dropped, self.rendered, self.summary)
+        _reread_known_conflicts(self.kube, self.state, self.rendered, self.secrets_seen)
+
+    def plan_prune(self, *, confirmed: bool) -> prune.Plan | None:
+        config, summary = self.config, self.summary
+        if not config.sync.prune or self.only is not None or summary.errors:
+            return None
+        plan = prune.plan(self.rendered, self.secrets_seen, self.accounts_seen,
+                          configured={c.name for c in config.credentials},
+                          max_fraction=config.sync.prune_max_fraction, confirmed=confirmed)
+        if plan.refused:
+            summary.prune_refused = plan.refused
+            summary.problems.append(f"prune refused: {plan.refused}")
+            return None
+        return plan
+
+    def secrets(self, *, prune_keys: bool) -> dict[str, set[str]]:
+        """Phase 1: Secrets. Returns, per namespace, the Secrets a ServiceAccount may list."""
+        kube, now = self.kube, self.now
+        results = self.writer.apply_all(
+            [(d, self.secrets_seen.get(d.ref)) for d in self.rendered.secrets.values()],
+            lambda d, o: diff.diff_secret(d, o, now=now, prune=prune_keys),
+            lambda d: kube.get_secret(d.namespace, d.name))
+        self.summary.objects.extend(results)
+        self.state.conflicts = {(r.namespace, r.name) for r in results
+                                if r.outcome == "conflict"}
+        self.rotated = [d for r in results if r.outcome == "updated" and r.content_changed
+                        and (d := self.rendered.secrets.get((r.namespace, r.name)))
+                        and d.rollout]
+        available = _available_secrets(self.rendered.secrets, self.secrets_seen, results)
+        self.summary.desired = DesiredState(self.rendered, available)
+        # Per namespace once: a set comprehension per ServiceAccount was O(N^2) at 10,000.
+        by_namespace: dict[str, set[str]] = defaultdict(set)
+        for ns, name in available:
+            by_namespace[ns].add(name)
+        return by_namespace
+
+    def service_accounts(self, available: dict[str, set[str]]) -> None:
+        """Phase 2: ServiceAccounts list only Secrets that exist and are ours."""
+        kube = self.kube
+        self.summary.objects.extend(self.writer.apply_all(
+            [(d, self.accounts_seen.get(d.ref))
+             for d in self.rendered.service_accounts.values()],
+            lambda d, o: diff.diff_service_account(d, o, available=available[d.namespace]),
+            lambda d: kube.get_service_account(d.namespace, d.name)))
+
+    def rollouts(self) -> None:
+        """Phase 3: restart consumers of rotated Secrets (targets with rollout: true)."""
+        rollouts = self.state.rollouts
+        rollouts.record(self.rotated, self.rendered,
+                        self.config.kserve.storage_spec_secret_name)
+        if rollouts.pending:
+            self.summary.objects.extend(rollouts.roll(self.kube, self.now, self.fence))
+
+    def prune(self, plan: prune.Plan) -> None:
+        """Phase 4: ServiceAccount entries first; a Secret only once nothing of ours
+        lists it (KServe's webhook rejects a pod whose ServiceAccount names a missing
+        Secret)."""
+        account_results = self.writer.run([step.action for step in plan.accounts])
+        self.summary.objects.extend(account_results)
+        failed = {(r.namespace, r.name) for r in account_results
+                  if r.outcome in ("error", "skipped")}
+        self.summary.objects.extend(self.writer.run(prune.secrets_after(plan, failed)))
+
+    def remember(self, memory: NamespaceMemory | None) -> None:
+        if self.config.sync.namespace_scoped and self.only is None:
+            scoped.remember(memory, self.summary, before=self.remembered,
+                            unlisted=self.remembered - self.listed,
+                            secrets=self.secrets_seen, accounts=self.accounts_seen)
 
 
 def _reread_known_conflicts(kube: KubePort, state: CycleState, rendered: render.Rendered,
@@ -236,24 +230,6 @@ def _reread_known_conflicts(kube: KubePort, state: CycleState, rendered: render.
                 continue
             if found is not None:
                 observed[ref] = found
-
-
-def _prune(config: settings.Config, writer: Writer, rendered: render.Rendered, *,
-           secrets: dict[Ref, ObservedSecret], accounts: dict[Ref, ObservedServiceAccount],
-           summary: Summary, confirmed: bool) -> None:
-    """ServiceAccount entries first; a Secret only once nothing of ours lists it."""
-    todo = prune.plan(rendered, secrets, accounts,
-                      configured={c.name for c in config.credentials},
-                      max_fraction=config.sync.prune_max_fraction, confirmed=confirmed)
-    if todo.refused:
-        summary.prune_refused = todo.refused
-        summary.problems.append(f"prune refused: {todo.refused}")
-        return
-    account_results = writer.run([step.action for step in todo.accounts])
-    summary.objects.extend(account_results)
-    failed = {(r.namespace, r.name) for r in account_results
-              if r.outcome in ("error", "skipped")}
-    summary.objects.extend(writer.run(prune.secrets_after(todo, failed)))
 
 
 def _available_secrets(desired: dict[Ref, DesiredSecret], observed: dict[Ref, ObservedSecret],

@@ -8,15 +8,18 @@ import pytest
 from syncer import prune, render
 from syncer.model import (
     ANN_CREDENTIALS,
+    ANN_MANAGED_KEYS,
     ANN_MANAGED_SECRETS,
     ANN_OWNERSHIP,
     MANAGED_BY_LABEL,
     DesiredSecret,
     DesiredServiceAccount,
+    KeyValue,
     ObservedSecret,
     ObservedServiceAccount,
     Ref,
 )
+from syncer.secretvalue import SecretValue
 
 OURS = {MANAGED_BY_LABEL: "kserve-vault-sync"}
 
@@ -106,3 +109,25 @@ def test_a_secret_we_do_not_own_is_never_pruned() -> None:
     plan = prune.plan(wanting([]), secrets, accounts, configured=set(), max_fraction=1.0)
     assert ("ns-0", "s3-secret") not in {(a.namespace, a.name) for a in plan.secrets}
     assert plan.owned == 3
+
+
+def test_shared_keys_of_a_deleted_entry_count_but_are_allowed() -> None:
+    """s3 wrote s3-secret and key m of storage-config (shared with hf); deleting the
+    s3 entry removes both without confirmation, and the key counts for the guard."""
+    s3 = secret("ns-0", "s3-secret", "s3")
+    shared = ObservedSecret(namespace="ns-0", name="storage-config", uid="u",
+                            resource_version="1", type="Opaque", labels=OURS,
+                            annotations={ANN_OWNERSHIP: "keys", ANN_CREDENTIALS: "hf,s3",
+                                         ANN_MANAGED_KEYS: "HF_TOKEN,m"},
+                            key_digests={"HF_TOKEN": "d", "m": "d", "theirs": "d"})
+    want = render.Rendered()
+    want.secrets[("ns-0", "storage-config")] = DesiredSecret(
+        namespace="ns-0", name="storage-config", shared=True, credentials={"hf"},
+        keys={"HF_TOKEN": KeyValue(SecretValue("hf-token-value"), "hf", "s/hf@1")})
+    secrets = {("ns-0", "s3-secret"): s3, ("ns-0", "storage-config"): shared}
+    plan = prune.plan(want, secrets, {}, configured={"hf"}, max_fraction=0.1)
+    assert plan.size == 2 and plan.refused is None
+    # The same stale key with s3 still configured (its storageConfig.key renamed): guarded.
+    plan = prune.plan(want, {("ns-0", "storage-config"): shared}, {},
+                      configured={"hf", "s3"}, max_fraction=0.1)
+    assert plan.size == 1 and plan.refused is not None
