@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
 def _clients(config: settings.Config, args: argparse.Namespace, *, dry_run: bool = False
              ) -> tuple[VaultReader, Kube]:
     api = load_api_client(args.kubeconfig, pool_size=config.sync.concurrency)
-    return VaultReader(config.vault), Kube(api, dry_run=dry_run)
+    return VaultReader(config.vault), Kube(api, dry_run=dry_run, instance=config.sync.instance)
 
 
 # -- render --------------------------------------------------------------
@@ -169,7 +169,8 @@ def _once(config: settings.Config, args: argparse.Namespace, out: TextIO) -> int
         if unknown:
             print(f"error: --only: no credential named {sorted(unknown)}", file=sys.stderr)
             return EXIT_CONFIG
-    memory = (NamespaceMemory(kube, namespace=args.state_namespace)
+    memory = (NamespaceMemory(kube, namespace=args.state_namespace,
+                              instance=config.sync.instance)
               if config.sync.namespace_scoped and not args.dry_run else None)
     summary = reconcile.run(config, vault, kube, dry_run=args.dry_run, only=args.only,
                             memory=memory, prune_confirmed=args.prune_confirm)

@@ -23,6 +23,8 @@ from syncer.model import (
     ANN_OWNERSHIP,
     ANN_SOURCE,
     ANN_SYNCED_AT,
+    DEFAULT_INSTANCE,
+    INSTANCE_LABEL,
     KSERVE_PREFIX,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
@@ -88,8 +90,10 @@ def _sources(desired: DesiredSecret, kept: str = "") -> str:
     return ",".join(sorted(new | old))
 
 
-def _labels() -> dict[str, str]:
-    return {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
+def _labels(instance: str) -> dict[str, str]:
+    if instance == DEFAULT_INSTANCE:
+        return {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
+    return {MANAGED_BY_LABEL: MANAGED_BY_VALUE, INSTANCE_LABEL: instance}
 
 
 def _our_annotations(desired: DesiredSecret, now: str, managed_keys: set[str] | None,
@@ -112,7 +116,7 @@ def _create_secret(desired: DesiredSecret, now: str) -> Action:
     body = {
         "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
         "metadata": {"name": desired.name, "namespace": desired.namespace,
-                     "labels": _labels(), "annotations": annotations},
+                     "labels": _labels(desired.instance), "annotations": annotations},
         "data": dict(sorted((k, kv.value) for k, kv in desired.keys.items())),
     }
     return Action(verb="create", kind="Secret", namespace=desired.namespace, name=desired.name,
@@ -160,7 +164,8 @@ def _diff_owned(desired: DesiredSecret, observed: ObservedSecret, *, now: str) -
     reason = "; ".join((["adopted"] if not observed.managed else []) + reasons) or "metadata"
     ann_patch.update(ours)
     ann_patch[ANN_MANAGED_KEYS] = None
-    body: dict[str, Any] = {"metadata": {"labels": _labels(), "annotations": ann_patch}}
+    body: dict[str, Any] = {"metadata": {"labels": _labels(desired.instance),
+                                         "annotations": ann_patch}}
     if data_patch:
         body["data"] = data_patch
     return [Action(verb="patch", kind="Secret", namespace=ns, name=name, reason=reason,
@@ -189,7 +194,7 @@ def _diff_shared(desired: DesiredSecret, observed: ObservedSecret, *, now: str,
         stale = owned - set(desired.keys) - desired.held_keys
         data_patch.update({k: None for k in stale if k in observed.key_digests})
         managed_after -= stale
-    mine = DesiredSecret(namespace=ns, name=name, shared=True,
+    mine = DesiredSecret(namespace=ns, name=name, shared=True, instance=desired.instance,
                          keys={k: desired.keys[k] for k in written},
                          credentials=desired.credentials)
     # The hash covers every key we own after this write: the ones written now and
@@ -208,7 +213,8 @@ def _diff_shared(desired: DesiredSecret, observed: ObservedSecret, *, now: str,
         return actions  # nothing of ours to record: every key conflicted
     if observed.managed and observed.annotations.get(ANN_OWNERSHIP) == "object":
         ours[ANN_OWNERSHIP] = "object"  # we created it; keep that for prune
-    body: dict[str, Any] = {"metadata": {"labels": _labels(), "annotations": ours}}
+    body: dict[str, Any] = {"metadata": {"labels": _labels(desired.instance),
+                                         "annotations": ours}}
     if data_patch:
         body["data"] = data_patch
     reason = f"keys {','.join(sorted(data_patch))}" if data_patch else "metadata"
@@ -230,7 +236,8 @@ def diff_service_account(desired: DesiredServiceAccount, observed: ObservedServi
         if not wanted:
             return []
         create: dict[str, Any] = {"apiVersion": "v1", "kind": "ServiceAccount",
-                "metadata": {"name": name, "namespace": ns, "labels": _labels(),
+                "metadata": {"name": name, "namespace": ns,
+                             "labels": _labels(desired.instance),
                              "annotations": {ANN_OWNERSHIP: "object",
                                              ANN_MANAGED_SECRETS: ",".join(wanted)}},
                 "secrets": [{"name": s} for s in wanted]}
@@ -245,7 +252,7 @@ def diff_service_account(desired: DesiredServiceAccount, observed: ObservedServi
         return []
     ownership = (observed.annotations.get(ANN_OWNERSHIP, "object") if observed.managed
                  else "keys")
-    body: dict[str, Any] = {"metadata": {"labels": _labels(), "annotations": {
+    body: dict[str, Any] = {"metadata": {"labels": _labels(desired.instance), "annotations": {
         ANN_OWNERSHIP: ownership, ANN_MANAGED_SECRETS: ",".join(sorted(managed_after))}}}
     if missing:
         body["secrets"] = [{"name": s} for s in missing]
@@ -275,7 +282,7 @@ def prune_secret(observed: ObservedSecret) -> Action | None:
     body: dict[str, Any] = {
         "metadata": {"annotations": {ANN_MANAGED_KEYS: None, ANN_HASH: None, ANN_SOURCE: None,
                                      ANN_CREDENTIALS: None, ANN_OWNERSHIP: None},
-                     "labels": {MANAGED_BY_LABEL: None}},
+                     "labels": {MANAGED_BY_LABEL: None, INSTANCE_LABEL: None}},
         "data": {k: None for k in sorted(keys)},
     }
     return Action(verb="patch", kind="Secret", namespace=observed.namespace, name=observed.name,

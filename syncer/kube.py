@@ -20,12 +20,20 @@ from kubernetes import config as k8s_config
 
 from syncer import observed, retry
 from syncer.errors import KubeError, KubeNotFound, kube_error, short
-from syncer.model import SELECTOR, Namespace, ObservedSecret, ObservedServiceAccount, Ref
+from syncer.model import (
+    DEFAULT_INSTANCE,
+    SELECTOR,
+    Namespace,
+    ObservedSecret,
+    ObservedServiceAccount,
+    Ref,
+)
 from syncer.secretvalue import encode
 
 log = structlog.get_logger(__name__)
 PAGE_SIZE = 500
 FIELD_MANAGER = "kserve-vault-sync"
+USER_AGENT = "kserve-vault-sync"  # how audit logs and API priority rules tell us apart
 # The REST paths of everything the syncer touches live here and nowhere else.
 PLURALS = {"Secret": "secrets", "ServiceAccount": "serviceaccounts"}
 WORKLOADS = {"Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
@@ -49,7 +57,6 @@ def load_api_client(kubeconfig: str | None = None, *, pool_size: int = 8,
     configuration.connection_pool_maxsize = pool_size
     configuration.retries = 0  # retries live in syncer.retry, nowhere else
     api = k8s.ApiClient(configuration)
-    api.user_agent = "kserve-vault-sync"
     api.kvs_timeout = request_timeout  # type: ignore[attr-defined]
     return api
 
@@ -58,10 +65,11 @@ class Kube:
     """Thin client over the few endpoints the syncer uses."""
 
     def __init__(self, api: k8s.ApiClient, *, policy: retry.RetryPolicy = retry.DEFAULT,
-                 dry_run: bool = False) -> None:
+                 dry_run: bool = False, instance: str = DEFAULT_INSTANCE) -> None:
         self._api = api
         self._policy = policy
         self.dry_run = dry_run
+        self.instance = instance  # sync.instance: objects of other installations are not ours
 
     def __repr__(self) -> str:
         return f"Kube(host={self._api.configuration.host!r}, dry_run={self.dry_run})"
@@ -72,7 +80,8 @@ class Kube:
                  body: Any = None, content_type: str = "application/json",
                  what: str = "") -> dict[str, Any]:
         def once() -> dict[str, Any]:
-            headers = {"Accept": "application/json", "Content-Type": content_type}
+            headers = {"Accept": "application/json", "Content-Type": content_type,
+                       "User-Agent": USER_AGENT}
             params = dict(query or {})
             if self.dry_run and method != "GET":
                 params["dryRun"] = "All"
@@ -129,7 +138,7 @@ class Kube:
         path = f"/api/v1/{plural}"
         query = {"watch": "1", "labelSelector": SELECTOR, "resourceVersion": resource_version,
                  "timeoutSeconds": str(timeout), "allowWatchBookmarks": "true"}
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         self._api.update_params_for_auth(headers, [], ["BearerToken"], path, "GET", None)
         try:
             resp = self._api.call_api("GET", f"{self._api.configuration.host}{path}?"
@@ -222,13 +231,15 @@ class Kube:
 
     def managed_secrets(self, namespaces: Iterable[str] | None = None
                         ) -> dict[Ref, ObservedSecret]:
-        return {(o.namespace, o.name): o
-                for o in map(observed.observed_secret, self._managed("secrets", namespaces))}
+        found = (observed.observed_secret(item, self.instance)
+                 for item in self._managed("secrets", namespaces))
+        return {(o.namespace, o.name): o for o in found if o.managed}
 
     def managed_service_accounts(self, namespaces: Iterable[str] | None = None
                                  ) -> dict[Ref, ObservedServiceAccount]:
-        return {(o.namespace, o.name): o for o in map(
-            observed.observed_service_account, self._managed("serviceaccounts", namespaces))}
+        found = (observed.observed_service_account(item, self.instance)
+                 for item in self._managed("serviceaccounts", namespaces))
+        return {(o.namespace, o.name): o for o in found if o.managed}
 
     def _get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -239,11 +250,12 @@ class Kube:
 
     def get_secret(self, namespace: str, name: str) -> ObservedSecret | None:
         item = self._get("Secret", namespace, name)
-        return observed.observed_secret(item) if item is not None else None
+        return observed.observed_secret(item, self.instance) if item is not None else None
 
     def get_service_account(self, namespace: str, name: str) -> ObservedServiceAccount | None:
         item = self._get("ServiceAccount", namespace, name)
-        return observed.observed_service_account(item) if item is not None else None
+        return (observed.observed_service_account(item, self.instance) if item is not None
+                else None)
 
     # -- writes ------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from syncer.model import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from syncer.model import DEFAULT_INSTANCE, MANAGED_BY_LABEL, MANAGED_BY_VALUE
 
 KEY = "namespaces"
 
@@ -22,10 +22,12 @@ class ConfigMapAPI(Protocol):
 
 class NamespaceMemory:
     def __init__(self, api: ConfigMapAPI, *, namespace: str,
-                 name: str = "kserve-vault-sync-state") -> None:
+                 instance: str = DEFAULT_INSTANCE) -> None:
         self._api = api
         self.namespace = namespace
-        self.name = name
+        # One per installation (sync.instance); the default keeps the plain name.
+        self.name = "kserve-vault-sync-state" + (
+            "" if instance == DEFAULT_INSTANCE else f"-{instance}")
 
     def load(self) -> set[str]:
         found = self._api.get_config_map(self.namespace, self.name)

@@ -16,6 +16,11 @@ GROUP = "kserve-vault-sync"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "kserve-vault-sync"
 SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+# Which installation wrote an object (sync.instance): two in one cluster never
+# prune or overwrite each other's objects. Absent means "default", the label is
+# written only for other names, so objects from before the label stay ours.
+INSTANCE_LABEL = f"{GROUP}/instance"
+DEFAULT_INSTANCE = "default"
 
 ANN_HASH = f"{GROUP}/data-hash"
 ANN_SOURCE = f"{GROUP}/source"
@@ -63,19 +68,21 @@ class DesiredSecret:
     adopt: bool = False
     credentials: set[str] = field(default_factory=set)
     rollout: bool = False  # restart consumers after a rotation (opt-in per target)
+    instance: str = DEFAULT_INSTANCE
 
     @property
     def ref(self) -> Ref:
         return (self.namespace, self.name)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class DesiredServiceAccount:
     namespace: str
     name: str
     secrets: set[str] = field(default_factory=set)
     held_secrets: frozenset[str] = frozenset()
     credentials: set[str] = field(default_factory=set)
+    instance: str = DEFAULT_INSTANCE
 
     @property
     def ref(self) -> Ref:

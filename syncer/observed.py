@@ -11,7 +11,9 @@ import base64
 from typing import Any
 
 from syncer.model import (
+    DEFAULT_INSTANCE,
     GROUP,
+    INSTANCE_LABEL,
     KSERVE_PREFIX,
     MANAGED_BY_LABEL,
     Namespace,
@@ -26,11 +28,16 @@ def _meta(item: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
-def _our_labels(meta: dict[str, Any]) -> dict[str, str]:
-    return {k: v for k, v in (meta.get("labels") or {}).items() if k == MANAGED_BY_LABEL}
+def _our_labels(meta: dict[str, Any], instance: str) -> dict[str, str]:
+    """Our labels - none at all when another installation (sync.instance) wrote the
+    object, so everything downstream treats it as not ours."""
+    labels = meta.get("labels") or {}
+    if labels.get(INSTANCE_LABEL, DEFAULT_INSTANCE) != instance:
+        return {}
+    return {k: v for k, v in labels.items() if k in (MANAGED_BY_LABEL, INSTANCE_LABEL)}
 
 
-def observed_secret(item: dict[str, Any]) -> ObservedSecret:
+def observed_secret(item: dict[str, Any], instance: str = DEFAULT_INSTANCE) -> ObservedSecret:
     meta = _meta(item)
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
                    if k.startswith((GROUP + "/", KSERVE_PREFIX))}
@@ -38,11 +45,12 @@ def observed_secret(item: dict[str, Any]) -> ObservedSecret:
     return ObservedSecret(namespace=meta.get("namespace", ""), name=meta.get("name", ""),
                           uid=meta.get("uid", ""),
                           resource_version=meta.get("resourceVersion", ""),
-                          type=item.get("type") or "Opaque", labels=_our_labels(meta),
+                          type=item.get("type") or "Opaque", labels=_our_labels(meta, instance),
                           annotations=annotations, key_digests=digests)
 
 
-def observed_service_account(item: dict[str, Any]) -> ObservedServiceAccount:
+def observed_service_account(item: dict[str, Any], instance: str = DEFAULT_INSTANCE
+                             ) -> ObservedServiceAccount:
     meta = _meta(item)
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
                    if k.startswith(GROUP + "/")}
@@ -50,7 +58,7 @@ def observed_service_account(item: dict[str, Any]) -> ObservedServiceAccount:
     return ObservedServiceAccount(namespace=meta.get("namespace", ""),
                                   name=meta.get("name", ""), uid=meta.get("uid", ""),
                                   resource_version=meta.get("resourceVersion", ""),
-                                  labels=_our_labels(meta), annotations=annotations,
+                                  labels=_our_labels(meta, instance), annotations=annotations,
                                   secrets=secrets)
 
 

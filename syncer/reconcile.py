@@ -140,7 +140,8 @@ class _Cycle:
             self.accounts_seen = self.kube.managed_service_accounts()
         else:
             targets = render.target_namespaces(self.config, self.namespaces)
-            self.remembered = scoped.recall(memory, self.summary)
+            self.remembered = scoped.recall(memory, self.summary,
+                                            prune=self.config.sync.prune)
             # Without prune nothing is removed from a dropped namespace: no need to list it.
             dropped = self.remembered - targets if self.config.sync.prune else set()
             self.listed = targets | dropped
@@ -211,7 +212,8 @@ class _Cycle:
 
     def remember(self, memory: NamespaceMemory | None) -> None:
         if self.config.sync.namespace_scoped and self.only is None:
-            scoped.remember(memory, self.summary, before=self.remembered,
+            scoped.remember(memory, self.summary, prune=self.config.sync.prune,
+                            before=self.remembered,
                             unlisted=self.remembered - self.listed,
                             secrets=self.secrets_seen, accounts=self.accounts_seen)
 

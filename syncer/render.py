@@ -160,10 +160,10 @@ def render(config: settings.Config, *, namespaces: Mapping[str, Namespace],
     return out
 
 
-def _secret(out: Rendered, ns: str, name: str, shared: bool) -> DesiredSecret:
-    ref = (ns, name)
+def _secret(out: Rendered, config: settings.Config, ref: Ref, shared: bool) -> DesiredSecret:
     if ref not in out.secrets:
-        out.secrets[ref] = DesiredSecret(namespace=ns, name=name, shared=shared)
+        out.secrets[ref] = DesiredSecret(namespace=ref[0], name=ref[1], shared=shared,
+                                         instance=config.sync.instance)
     return out.secrets[ref]
 
 
@@ -171,7 +171,7 @@ def _render_target(config: settings.Config, cred: settings.Credential, target: s
                    ns: str, values: dict[str, SecretValue] | None, *, source: str,
                    shared_names: set[str], out: Rendered) -> None:
     if target.secret:
-        desired = _secret(out, ns, target.secret, target.secret in shared_names)
+        desired = _secret(out, config, (ns, target.secret), target.secret in shared_names)
         desired.credentials.add(cred.name)
         desired.adopt = desired.adopt or target.adopt
         desired.rollout = desired.rollout or target.rollout
@@ -187,7 +187,8 @@ def _render_target(config: settings.Config, cred: settings.Credential, target: s
         if target.service_account:
             ref = (ns, target.service_account)
             sa = out.service_accounts.setdefault(
-                ref, DesiredServiceAccount(namespace=ns, name=target.service_account))
+                ref, DesiredServiceAccount(namespace=ns, name=target.service_account,
+                                           instance=config.sync.instance))
             sa.credentials.add(cred.name)
             if values is None:
                 sa.held_secrets |= {target.secret}
@@ -195,7 +196,7 @@ def _render_target(config: settings.Config, cred: settings.Credential, target: s
                 sa.secrets.add(target.secret)
     if target.storage_config:
         sc = target.storage_config
-        desired = _secret(out, ns, config.storage_secret_name(target), True)
+        desired = _secret(out, config, (ns, config.storage_secret_name(target)), True)
         desired.credentials.add(cred.name)
         desired.adopt = desired.adopt or target.adopt
         desired.rollout = desired.rollout or target.rollout

@@ -53,20 +53,25 @@ def list_per_namespace(kube: KubePort, targets: set[str], dropped: set[str],
     return secrets, accounts
 
 
-def recall(memory: NamespaceMemory | None, summary: Summary) -> set[str]:
+def _report(summary: Summary, prune: bool, text: str) -> None:
+    # Only prune needs the memory: without it, not reaching it is worth a warning.
+    (summary.problems if prune else summary.warnings).append(text)
+
+
+def recall(memory: NamespaceMemory | None, summary: Summary, *, prune: bool) -> set[str]:
     if memory is None:
         return set()
     try:
         return memory.load()
     except KubeError as exc:
-        summary.problems.append(f"cannot read the namespaces we wrote to before ({exc}); "
-                                "a namespace dropped from the config is not pruned")
+        _report(summary, prune, f"cannot read the namespaces we wrote to before ({exc}); "
+                "a namespace dropped from the config is not pruned")
         return set()
 
 
-def remember(memory: NamespaceMemory | None, summary: Summary, *, before: set[str],
-              unlisted: set[str], secrets: dict[Ref, ObservedSecret],
-              accounts: dict[Ref, ObservedServiceAccount]) -> None:
+def remember(memory: NamespaceMemory | None, summary: Summary, *, prune: bool,
+             before: set[str], unlisted: set[str], secrets: dict[Ref, ObservedSecret],
+             accounts: dict[Ref, ObservedServiceAccount]) -> None:
     """Namespaces where something of ours is (or may still be) after this cycle:
     the ones we want objects in, the ones where an object of ours was seen and not
     removed, and the ones we could not (or did not) look at."""
@@ -87,4 +92,5 @@ def remember(memory: NamespaceMemory | None, summary: Summary, *, before: set[st
     try:
         memory.save(after)
     except KubeError as exc:
-        summary.problems.append(f"cannot record the namespaces we write to ({exc})")
+        _report(summary, prune, f"cannot record the namespaces we write to ({exc}); a "
+                "namespace dropped from the config later will not be pruned")

@@ -71,9 +71,11 @@ class Daemon:
         self.health = health.Health(interval=config.sync.interval)
         self.health.config_loaded = True
         self._listen = listen
-        self.kube = Kube(load_api_client(kubeconfig, pool_size=config.sync.concurrency))
+        self.kube = Kube(load_api_client(kubeconfig, pool_size=config.sync.concurrency),
+                         instance=config.sync.instance)
         self.vault = self._vault(config)
-        self.memory = NamespaceMemory(self.kube, namespace=state_namespace)
+        self.memory = NamespaceMemory(self.kube, namespace=state_namespace,
+                                      instance=config.sync.instance)
         self.stop_event = threading.Event()  # set by SIGTERM: no new writes
         self.cycles = 0
         self.last: DesiredState | None = None
@@ -98,7 +100,8 @@ class Daemon:
             on_repaired=self._repaired, on_failure=self.metrics.repair_failures.inc,
             on_restart=self.metrics.repair_restarts.inc, resync=self._run_now)
         self.watch = OwnedWatch(self.kube, self.repairer.submit, on_restart=lambda kind, why:
-                                self.metrics.watch_restarts.labels(kind=kind, reason=why).inc()
+                                self.metrics.watch_restarts.labels(kind=kind, reason=why).inc(),
+                                instance=config.sync.instance,
                                 ) if watch and not config.sync.namespace_scoped else None
 
     def _config(self) -> settings.Config:

@@ -137,6 +137,12 @@ class SyncSettings(Model):
     namespace_scoped: bool = False
     # Restarts of consumers (targets with rollout: true), across all namespaces.
     rollouts_per_minute: int = Field(default=10, ge=1, le=600)
+    # The name of this installation. Two syncers in one cluster (two teams, two
+    # Helm releases) need different names: each then sees only its own objects,
+    # so neither prunes nor overwrites the other's. Objects written before this
+    # setting existed belong to "default". Renaming orphans what was written.
+    instance: Annotated[str, check(DNS1123_LABEL, "instance name (RFC 1123 label)", 63)] = (
+        "default")
 
     @field_validator("interval")
     @classmethod

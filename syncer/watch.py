@@ -17,12 +17,13 @@ import structlog
 
 from syncer import observed
 from syncer.errors import KubeGone
+from syncer.model import DEFAULT_INSTANCE
 
 log = structlog.get_logger(__name__)
 
 # (kind, event type, object or None). Types: ADDED, MODIFIED, DELETED, RESYNC.
 OnEvent = Callable[[str, str, Any], None]
-KINDS: dict[str, Callable[[dict[str, Any]], Any]] = {
+KINDS: dict[str, Callable[[dict[str, Any], str], Any]] = {
     "Secret": observed.observed_secret,
     "ServiceAccount": observed.observed_service_account,
 }
@@ -36,7 +37,9 @@ class WatchAPI(Protocol):
 
 class OwnedWatch:
     def __init__(self, kube: WatchAPI, on_event: OnEvent, *, timeout: int = 240,
-                 on_restart: Callable[[str, str], None] | None = None) -> None:
+                 on_restart: Callable[[str, str], None] | None = None,
+                 instance: str = DEFAULT_INSTANCE) -> None:
+        self._instance = instance
         self._kube = kube
         self._on_event = on_event
         self._on_restart = on_restart or (lambda kind, why: None)
@@ -65,7 +68,7 @@ class OwnedWatch:
                 for event_type, obj in self._kube.watch(kind, version, timeout=self._timeout):
                     version = (obj.get("metadata") or {}).get("resourceVersion") or version
                     if event_type in ("ADDED", "MODIFIED", "DELETED"):
-                        self._on_event(kind, event_type, convert(obj))
+                        self._on_event(kind, event_type, convert(obj, self._instance))
                     if self._stop.is_set():
                         return
                 backoff = 0.5  # the server ended the watch normally: resume

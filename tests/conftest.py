@@ -26,11 +26,11 @@ from tests.helpers import IN_CI, AuditLog, WriteConfig
 # -- leak guard -------------------------------------------------------------
 
 
-def _leaks(text: str) -> list[str]:
+def _leaks(text: str, *, server_logs: bool = False) -> list[str]:
     """Labels of seeded values in ``text``; a value with line breaks is also found
     when the text reflowed them (compared with all whitespace removed)."""
     found, squeezed = [], ""
-    for label, needle in seeds.needles():
+    for label, needle in seeds.needles(server_logs=server_logs):
         if needle in text:
             found.append(label)
         elif len(needle) >= 16 and any(c.isspace() for c in needle):
@@ -72,7 +72,7 @@ def devenv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Env]:
         servers.down(folder, quiet=True)
         # Server logs must not hold any seeded value either.
         for log in (folder / "logs").glob("*.log"):
-            leaked = _leaks(log.read_text(errors="replace"))
+            leaked = _leaks(log.read_text(errors="replace"), server_logs=True)
             assert not leaked, f"seeded secret value(s) {leaked} in {log}"
 
 
@@ -121,11 +121,17 @@ def audit(devenv: servers.Env) -> AuditLog:
 
 @pytest.fixture
 def write_config(tmp_path: Path, devenv: servers.Env) -> WriteConfig:
-    """Write a config file for the dev environment; ``credentials`` as Python data."""
+    """Write a config file for the dev environment; ``credentials`` as Python data.
+
+    Each test is its own installation (``sync.instance``), as two teams sharing a
+    cluster would be: what one test wrote is never pruned or counted by another."""
+    instance = f"t-{secrets.token_hex(4)}"
+
     def write(credentials: list[dict[str, Any]], **extra: Any) -> Path:
         vault = {"address": devenv.vault_addr,
                  "auth": {"method": "token", "token": devenv.vault_token}}
         vault.update(extra.pop("vault", {}))
+        extra["sync"] = {"instance": instance, **extra.get("sync", {})}
         doc = {"vault": vault, "credentials": credentials, **extra}
         path = tmp_path / f"config-{secrets.token_hex(2)}.yaml"
         path.write_text(json.dumps(doc, indent=2))
@@ -148,7 +154,8 @@ def cli(devenv: servers.Env, monkeypatch: pytest.MonkeyPatch,
     transcript: list[str] = []
 
     def run(command: str, *args: str, echo: bool = True) -> tuple[int, str]:
-        extra = [] if command == "validate" else ["--kubeconfig", devenv.kubeconfig]
+        extra = ([] if command == "validate" or "--kubeconfig" in args
+                 else ["--kubeconfig", devenv.kubeconfig])
         code = syncer_cli.main([command, *args, *extra])
         captured = capsys.readouterr()
         text = captured.out + captured.err

@@ -6,16 +6,21 @@ from __future__ import annotations
 import base64
 import json
 import os
+import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import hvac
+import yaml
 from kubernetes import client as k8s
 
 from devenv import servers
 
+ROOT = Path(__file__).resolve().parents[1]
 WriteConfig = Callable[..., Path]
 # CI=true: a real server that cannot start fails the run instead of skipping.
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -97,3 +102,29 @@ class AuditLog:
     def writes(self, *, namespaces: set[str] | None = None) -> list[dict[str, Any]]:
         return [e for e in self.events(namespaces=namespaces)
                 if e["verb"] in {"create", "update", "patch", "delete"}]
+
+
+def install_namespaced_rbac(devenv: servers.Env, targets: list[str]) -> str:
+    """Apply manifests/namespaced into a fresh home namespace, with one RoleBinding
+    per target namespace; return the home namespace (the syncer's ServiceAccount
+    ``kserve-vault-sync`` lives there)."""
+    home = f"kvs-scoped-{secrets.token_hex(3)}"
+    kubectl = str(Path(sys.executable).parent / "kubectl")
+    rendered = subprocess.run([kubectl, "kustomize", str(ROOT / "manifests/namespaced")],
+                              capture_output=True, text=True, check=True).stdout
+    docs = []
+    for doc in yaml.safe_load_all(rendered):
+        text = yaml.safe_dump(doc).replace("kserve-vault-sync-target", f"{home}-target") \
+            .replace("kserve-vault-sync-namespaces", f"{home}-namespaces") \
+            .replace("namespace: kserve-vault-sync", f"namespace: {home}")
+        moved = yaml.safe_load(text)
+        if moved["kind"] == "Namespace":
+            moved["metadata"]["name"] = home
+        if moved["kind"] == "RoleBinding" and moved["metadata"]["namespace"] == "team-a":
+            for target in targets:
+                docs.append({**moved, "metadata": {**moved["metadata"], "namespace": target}})
+            continue
+        docs.append(moved)
+    subprocess.run([kubectl, "--kubeconfig", devenv.kubeconfig, "apply", "-f", "-"],
+                   input=yaml.safe_dump_all(docs), text=True, check=True, capture_output=True)
+    return home

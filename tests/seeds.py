@@ -30,15 +30,25 @@ def fake(label: str, prefix: str = "") -> str:
     return value
 
 
-def register(label: str, value: str) -> str:
+# Values a test makes a server quote back on purpose (an admission policy that
+# echoes what it refuses): the server's own logs hold them by design, ours never.
+_echoed: set[str] = set()
+
+
+def register(label: str, value: str, *, echoed_by_server: bool = False) -> str:
     with _lock:
-        _seeded[f"{label}#{len(_seeded)}"] = value
+        key = f"{label}#{len(_seeded)}"
+        _seeded[key] = value
+        if echoed_by_server:
+            _echoed.add(key)
     return value
 
 
-def needles() -> Iterator[tuple[str, str]]:
+def needles(*, server_logs: bool = False) -> Iterator[tuple[str, str]]:
+    """(label, text) to look for; ``server_logs``: leave out values a test makes a
+    server echo on purpose."""
     with _lock:
-        items = list(_seeded.items())
+        items = [(k, v) for k, v in _seeded.items() if not (server_logs and k in _echoed)]
     for label, value in items:
         yield label, value
         yield f"{label} (base64)", base64.b64encode(value.encode()).decode()

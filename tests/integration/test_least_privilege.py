@@ -5,19 +5,17 @@ that runs as that ServiceAccount with `sync.namespaceScoped: true`."""
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import hvac
 import pytest
-import yaml
 from kubernetes import client as k8s
 
 from devenv import servers
 from tests.entries import put_s3, s3_entry
-from tests.helpers import WriteConfig, sa_kubeconfig, secret_data
+from tests.helpers import WriteConfig, install_namespaced_rbac, sa_kubeconfig, secret_data
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,22 +35,7 @@ def allowed(kube_api: k8s.ApiClient, user: str, verb: str, resource: str,
 def test_namespace_scoped_rbac(kube_api: k8s.ApiClient, core: k8s.CoreV1Api, bao: hvac.Client,
                                devenv: servers.Env, vault_prefix: str, namespace: str,
                                tmp_path: Path, write_config: WriteConfig) -> None:
-    home = f"kvs-scoped-{secrets.token_hex(3)}"
-    rendered = subprocess.run([str(BIN / "kubectl"), "kustomize",
-                               str(ROOT / "manifests/namespaced")], capture_output=True,
-                              text=True, check=True).stdout
-    docs = []
-    for doc in yaml.safe_load_all(rendered):
-        text = yaml.safe_dump(doc).replace("kserve-vault-sync-target", f"{home}-target") \
-            .replace("kserve-vault-sync-namespaces", f"{home}-namespaces") \
-            .replace("namespace: kserve-vault-sync", f"namespace: {home}") \
-            .replace("namespace: team-a", f"namespace: {namespace}")
-        moved = yaml.safe_load(text)
-        if moved["kind"] == "Namespace":
-            moved["metadata"]["name"] = home
-        docs.append(moved)
-    subprocess.run([str(BIN / "kubectl"), "--kubeconfig", devenv.kubeconfig, "apply", "-f", "-"],
-                   input=yaml.safe_dump_all(docs), text=True, check=True, capture_output=True)
+    home = install_namespaced_rbac(devenv, [namespace])
     user = f"system:serviceaccount:{home}:kserve-vault-sync"
     elsewhere = f"{namespace}-other"
     core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=elsewhere)))
@@ -73,7 +56,7 @@ def test_namespace_scoped_rbac(kube_api: k8s.ApiClient, core: k8s.CoreV1Api, bao
     config = write_config([s3_entry("s3", f"{vault_prefix}/s3", [namespace],
                                  storageConfig={"key": "m"})], sync={"namespaceScoped": True})
     args = [str(BIN / "kserve-vault-sync"), "once", "-c", str(config), "--kubeconfig",
-            str(kubeconfig)]
+            str(kubeconfig), "--state-namespace", home]
     first = subprocess.run(args, capture_output=True, text=True, check=False)
     print(first.stdout, first.stderr)
     assert first.returncode == 0
