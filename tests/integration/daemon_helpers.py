@@ -26,6 +26,16 @@ def http_get(url: str) -> tuple[int, str]:
         return err.code, err.read().decode()
 
 
+def http_post(url: str, token: str) -> tuple[int, str, dict[str, str]]:
+    request = urllib.request.Request(url, method="POST",  # noqa: S310 - loopback
+                                     headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=3) as resp:  # noqa: S310
+            return resp.status, resp.read().decode(), dict(resp.headers)
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(), dict(err.headers)
+
+
 def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -48,15 +58,19 @@ def metric(text: str, name: str, labels: str = "") -> float | None:
 class Daemon:
     """A `kserve-vault-sync run` subprocess; stopped by its own pid."""
 
-    def __init__(self, config: Path, devenv: servers.Env, log: Path, *extra: str) -> None:
+    def __init__(self, config: Path, devenv: servers.Env, log: Path, *extra: str,
+                 host: str = "127.0.0.1", env: dict[str, str] | None = None) -> None:
+        """``host`` "" listens on every address (dual-stack); the URL uses 127.0.0.1."""
         self.port = servers.free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
+        environ.update(env or {})
         self.log_path = log
         self.log = log.open("wb")
+        listen = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
         self.proc = subprocess.Popen(
             [str(BIN / "kserve-vault-sync"), "run", "-c", str(config), "--kubeconfig",
-             devenv.kubeconfig, "--listen", f"127.0.0.1:{self.port}", *extra],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env)
+             devenv.kubeconfig, "--listen", listen, *extra],
+            stdout=self.log, stderr=subprocess.STDOUT, env=environ)
         self.url = f"http://127.0.0.1:{self.port}"
 
     def scrape(self) -> str:
