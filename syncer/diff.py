@@ -203,6 +203,11 @@ def _diff_shared(desired: DesiredSecret, observed: ObservedSecret, *, now: str,
     covered.update({k: observed.key_digests[k] for k in managed_after - written
                     if k in observed.key_digests})
     kept = observed.annotations.get(ANN_SOURCE, "") if managed_after - written else ""
+    if managed_after - written:
+        # Keys kept as they are still belong to whoever wrote them: keep their names,
+        # so a later prune can tell a deleted entry's keys from a renamed one.
+        mine.credentials = mine.credentials | {
+            c for c in observed.annotations.get(ANN_CREDENTIALS, "").split(",") if c}
     ours = _our_annotations(mine, now, managed_after, _hash(covered, {}), kept)
     meta_stale = not observed.managed or any(
         observed.annotations.get(k) != ours[k]

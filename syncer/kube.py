@@ -65,8 +65,10 @@ class Kube:
     """Thin client over the few endpoints the syncer uses."""
 
     def __init__(self, api: k8s.ApiClient, *, policy: retry.RetryPolicy = retry.DEFAULT,
-                 dry_run: bool = False, instance: str = DEFAULT_INSTANCE) -> None:
+                 dry_run: bool = False, instance: str = DEFAULT_INSTANCE,
+                 user_agent: str = USER_AGENT) -> None:
         self._api = api
+        self._user_agent = user_agent
         self._policy = policy
         self.dry_run = dry_run
         self.instance = instance  # sync.instance: objects of other installations are not ours
@@ -81,7 +83,7 @@ class Kube:
                  what: str = "") -> dict[str, Any]:
         def once() -> dict[str, Any]:
             headers = {"Accept": "application/json", "Content-Type": content_type,
-                       "User-Agent": USER_AGENT}
+                       "User-Agent": self._user_agent}
             params = dict(query or {})
             if self.dry_run and method != "GET":
                 params["dryRun"] = "All"
@@ -138,7 +140,7 @@ class Kube:
         path = f"/api/v1/{plural}"
         query = {"watch": "1", "labelSelector": SELECTOR, "resourceVersion": resource_version,
                  "timeoutSeconds": str(timeout), "allowWatchBookmarks": "true"}
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        headers = {"Accept": "application/json", "User-Agent": self._user_agent}
         self._api.update_params_for_auth(headers, [], ["BearerToken"], path, "GET", None)
         try:
             resp = self._api.call_api("GET", f"{self._api.configuration.host}{path}?"

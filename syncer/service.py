@@ -31,8 +31,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from syncer import health, reconcile, repair, settings
 from syncer.errors import ConfigError, SyncError
-from syncer.kube import Kube, load_api_client
-from syncer.leader import LeaderElector
+from syncer.kube import USER_AGENT, Kube, load_api_client
+from syncer.leader import LeaderElector, default_identity
 from syncer.memory import NamespaceMemory
 from syncer.metrics import Metrics
 from syncer.outcome import DesiredState, ObjectResult
@@ -71,8 +71,11 @@ class Daemon:
         self.health = health.Health(interval=config.sync.interval)
         self.health.config_loaded = True
         self._listen = listen
+        # Each replica names itself in its requests, so an audit log tells who wrote.
+        self.identity = default_identity()
         self.kube = Kube(load_api_client(kubeconfig, pool_size=config.sync.concurrency),
-                         instance=config.sync.instance)
+                         instance=config.sync.instance,
+                         user_agent=f"{USER_AGENT} ({self.identity})")
         self.vault = self._vault(config)
         self.memory = NamespaceMemory(self.kube, namespace=state_namespace,
                                       instance=config.sync.instance)
@@ -87,7 +90,7 @@ class Daemon:
         self.elector: LeaderElector | None = None
         if leader_election:
             self.elector = LeaderElector(self.kube, on_change=self._on_leader_change,
-                                         **leader_election)
+                                         identity=self.identity, **leader_election)
         self.metrics.leader.set(0 if self.elector else 1)
         self.triggers = Triggers(
             trigger_token or "", known=lambda: {c.name for c in self._config().credentials},

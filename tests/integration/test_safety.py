@@ -318,3 +318,27 @@ def test_a_known_conflict_costs_no_write(core: k8s.CoreV1Api, bao: hvac.Client,
                and e.get("userAgent", "").startswith("kserve-vault-sync")]
     assert len(creates) == 1, [e["responseStatus"] for e in creates]
     assert secret_data(core, namespace, "s3-secret") == {"mine": "x"}
+
+
+def test_two_installations_leave_each_other_alone(core: k8s.CoreV1Api, bao: hvac.Client,
+                                                  cli: Cli, write_config: WriteConfig,
+                                                  vault_prefix: str, namespace: str) -> None:
+    """Team A's syncer owns s3-secret; team B's (another sync.instance) neither
+    overwrites it nor, with prune on and nothing configured there, removes it."""
+    key_a, _ = put_s3(bao, f"{vault_prefix}/a")
+    put_s3(bao, f"{vault_prefix}/b")
+    team_a = write_config([s3_entry("s3", f"{vault_prefix}/a", [namespace])],
+                          sync={"instance": "team-a"})
+    assert cli("once", "-c", str(team_a))[0] == 0
+    team_b = write_config([s3_entry("s3", f"{vault_prefix}/b", [namespace])],
+                          sync={"instance": "team-b", "prune": True})
+    code, out = cli("once", "-c", str(team_b))
+    assert code == 1 and "conflict" in out
+    assert secret_data(core, namespace, "s3-secret")["AWS_ACCESS_KEY_ID"] == key_a
+    elsewhere = write_config([s3_entry("s3", f"{vault_prefix}/b", [namespace + "-x"])],
+                             sync={"instance": "team-b", "prune": True})
+    core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=namespace + "-x")))
+    assert cli("once", "-c", str(elsewhere))[0] == 0
+    assert secret_data(core, namespace, "s3-secret")["AWS_ACCESS_KEY_ID"] == key_a
+    labels = core.read_namespaced_secret("s3-secret", namespace).metadata.labels
+    assert labels["kserve-vault-sync/instance"] == "team-a"

@@ -55,7 +55,7 @@ def test_soak(bao: hvac.Client, core: k8s.CoreV1Api, devenv: servers.Env, vault_
     credentials = [s3_entry(f"c{t}", f"{vault_prefix}/p{t % PATHS}", [namespace],
                             secret=f"s{t}", serviceAccount=f"sa{t}",
                             storageConfig={"key": f"k{t}"}) for t in range(TARGETS)]
-    config = write_config(credentials, sync={"interval": "500ms", "jitter": "20%"})
+    config = write_config(credentials, sync={"interval": "1s", "jitter": "20%"})
     daemon = Daemon(config, devenv, tmp_path / "daemon.log")
     counts: Counter[str] = Counter()
     try:
@@ -125,7 +125,7 @@ def test_soak(bao: hvac.Client, core: k8s.CoreV1Api, devenv: servers.Env, vault_
         print(f"soak {seconds:.0f}s: {cycles:.0f} cycles, faults {dict(counts)}, "
               f"{repairs:.0f} drift repairs, {writes:.0f} writes, values lost 0, leaks 0, "
               f"RSS {rss_start} -> {rss_end} KiB")
-        assert cycles >= seconds  # about two per second
+        assert cycles >= seconds / 2  # about one a second, plus the triggered ones
         assert rss_end - rss_start < 40 * 1024, "memory grew by more than 40 MiB"
     finally:
         assert daemon.stop() == 0
