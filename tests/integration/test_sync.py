@@ -1,4 +1,6 @@
-"""Core sync against the real OpenBao and kube-apiserver (DESIGN.md §4)."""
+"""Core sync against the real OpenBao and kube-apiserver (DESIGN.md §4). The tests
+that exercise Vault itself (KV v1/v2 reads, versions, metadata, auth methods,
+failures) run against HashiCorp Vault as well (BOTH_SERVERS)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from tests.conftest import (
     sa_token,
     secret_data,
 )
+from tests.vaultsetup import BOTH_SERVERS
 
 pytestmark = pytest.mark.integration
 Cli = Callable[..., tuple[int, str]]
@@ -118,6 +121,7 @@ class TestFirstSync:
                  and (e.get("objectRef") or {}).get("namespace") == namespace]
         assert reads == []
 
+    @BOTH_SERVERS
     def test_rotation_updates_in_place(self, core: k8s.CoreV1Api, bao: hvac.Client, cli: Cli,
                                        write_config: WriteConfig, vault_prefix: str,
                                        namespace: str, audit: AuditLog) -> None:
@@ -209,6 +213,7 @@ class TestSharing:
 
 
 class TestFailures:
+    @BOTH_SERVERS
     def test_failed_entry_keeps_old_values_others_sync(
             self, core: k8s.CoreV1Api, bao: hvac.Client, cli: Cli, write_config: WriteConfig,
             vault_prefix: str, namespace: str) -> None:
@@ -240,6 +245,7 @@ class TestFailures:
         assert core.read_namespaced_secret("s3-secret", namespace).metadata.resource_version \
             == s3_before.metadata.resource_version
 
+    @BOTH_SERVERS
     def test_unreachable_vault_changes_nothing(
             self, core: k8s.CoreV1Api, bao: hvac.Client, cli: Cli, write_config: WriteConfig,
             vault_prefix: str, namespace: str, audit: AuditLog) -> None:
@@ -313,6 +319,7 @@ class TestModes:
         assert {s.metadata.name for s in
                 core.list_namespaced_service_account(namespace).items} == {"hfserviceacc"}
 
+    @BOTH_SERVERS
     def test_status_and_render(self, bao: hvac.Client, cli: Cli, write_config: WriteConfig,
                                vault_prefix: str, namespace: str, core: k8s.CoreV1Api) -> None:
         _, secret = put_s3(bao, f"{vault_prefix}/s3")
@@ -343,6 +350,7 @@ class TestModes:
             "yes       conflict")
 
 
+@BOTH_SERVERS
 class TestVaultAuth:
     def test_kubernetes_and_approle_auth(self, core: k8s.CoreV1Api, bao: hvac.Client, cli: Cli,
                                          write_config: WriteConfig, vault_prefix: str,
