@@ -1,4 +1,4 @@
-"""Core sync against the real OpenBao and kube-apiserver (DESIGN.md §4). The tests
+"""Core sync against the real OpenBao and kube-apiserver. The tests
 that exercise Vault itself (KV v1/v2 reads, versions, metadata, auth methods,
 failures) run against HashiCorp Vault as well (BOTH_SERVERS)."""
 
