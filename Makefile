@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: venv lint test test-fast demo build-controlplane clean
+.PHONY: venv lint test test-fast demo build-controlplane build-vault clean
 
 # The venv is rebuilt only when pyproject.toml changes.
 venv: $(VENV)/.installed
@@ -27,7 +27,13 @@ build-controlplane: venv
 	$(BIN)/python -m devenv build
 	$(BIN)/python -m devenv tools
 
-test: lint build-controlplane
+# HashiCorp Vault and its AWS engine as an OpenBao plugin (test dependencies only;
+# the Vault-facing tests run on both servers). Cached like the control plane;
+# the first build takes several minutes on 2 cores and prints its progress.
+build-vault: venv
+	$(BIN)/python -m devenv build-vault
+
+test: lint build-controlplane build-vault
 	$(BIN)/python -m pytest -ra --durations=15
 
 test-fast: venv

@@ -1,10 +1,14 @@
 """``scripts/dev-env`` - bring the real local servers up or down.
 
-    scripts/dev-env up --dir D      start them, print shell exports
+    scripts/dev-env up --dir D [--vault openbao|hashicorp]
+                                    start them, print shell exports
+                                    (default: $KVS_VAULT, else openbao)
     scripts/dev-env down --dir D    stop exactly what `up` started
     scripts/dev-env env --dir D     print the exports again
     scripts/dev-env build           find or build the binaries only
     scripts/dev-env tools           find or build promtool, helm, CRDs, docker-compose
+    scripts/dev-env build-vault     find or build HashiCorp Vault and its AWS engine
+                                    as an OpenBao plugin
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from devenv import binaries, servers, tools
+from devenv import binaries, servers, tools, vaultbuild, vaultserver
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,8 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("up", "down", "env"):
         p = sub.add_parser(name)
         p.add_argument("--dir", required=True, type=Path, help="state and log folder")
+        if name == "up":
+            p.add_argument("--vault", choices=vaultserver.KINDS, default=None,
+                           help="the Vault server to run (default: $KVS_VAULT, else openbao)")
     sub.add_parser("build", help="find or build kube-apiserver and etcd")
     sub.add_parser("tools", help="find or build the test tools (promtool, helm, ...)")
+    sub.add_parser("build-vault", help="find or build HashiCorp Vault and the AWS engine "
+                                       "plugin for OpenBao")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
@@ -34,9 +43,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"kubectl: {found.kubectl}\n(from {found.source})")
         elif args.command == "tools":
             print("\n".join(f"{name}: {path}" for name, path in tools.ensure_all().items()))
+        elif args.command == "build-vault":
+            print("\n".join(f"{name}: {path}" for name, path in vaultbuild.ensure_all().items()))
         elif args.command == "up":
             t0 = time.monotonic()
-            env = servers.up(args.dir)
+            env = servers.up(args.dir, vault=args.vault)
             print(env.exports())
             print(f"# dev environment up in {time.monotonic() - t0:.1f}s; "
                   f"stop it with: scripts/dev-env down --dir {args.dir}", file=sys.stderr)
@@ -44,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             servers.down(args.dir)
         else:
             print(servers.load(args.dir).exports())
-    except (servers.DevEnvError, RuntimeError) as exc:
+    except (servers.DevEnvError, RuntimeError, ValueError) as exc:
         print(f"dev-env: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -3,7 +3,9 @@
 The API server gets a serving certificate signed by a throwaway CA, so the
 kubeconfig and OpenBao's kubernetes auth can verify TLS for real instead of
 turning verification off. The ServiceAccount signing key lets the API server
-issue tokens that OpenBao reviews with a TokenReview.
+issue tokens that OpenBao reviews with a TokenReview. The Vault servers' TLS
+listener gets a certificate from the same CA; client certificates for Vault's
+``cert`` auth come from CAs of their own (``make_client_ca``).
 """
 
 from __future__ import annotations
@@ -36,5 +38,33 @@ def make_pki(folder: Path) -> dict[str, Path]:
              cwd=folder)
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=folder)
     _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=folder)
+    issue(folder, "ca", "vault", "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+          "extendedKeyUsage=serverAuth\n")
     return {name: folder / name for name in
-            ("ca.crt", "apiserver.crt", "apiserver.key", "sa.key", "sa.pub")}
+            ("ca.crt", "apiserver.crt", "apiserver.key", "sa.key", "sa.pub", "vault.crt",
+             "vault.key")}
+
+
+def issue(folder: Path, ca: str, name: str, extensions: str) -> tuple[Path, Path]:
+    """``<name>.crt``/``.key`` signed by ``<ca>.crt``/``.key`` in ``folder``."""
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
+             "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=folder)
+    (folder / f"{name}.ext").write_text(extensions)
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
+             "-CAcreateserial", "-days", "30", "-out", f"{name}.crt",
+             "-extfile", f"{name}.ext", cwd=folder)
+    return folder / f"{name}.crt", folder / f"{name}.key"
+
+
+def make_client_ca(folder: Path, name: str) -> tuple[Path, Path]:
+    """A CA of its own for client certificates (Vault's ``cert`` auth trusts it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+             "-keyout", f"{name}.key", "-out", f"{name}.crt", "-subj", f"/CN={name}",
+             cwd=folder)
+    return folder / f"{name}.crt", folder / f"{name}.key"
+
+
+def issue_client_cert(folder: Path, ca: str, name: str) -> tuple[Path, Path]:
+    """A TLS client certificate ``<name>`` signed by the client CA ``<ca>``."""
+    return issue(folder, ca, name, "extendedKeyUsage=clientAuth\n")

