@@ -1,11 +1,14 @@
-"""``kserve-vault-sync`` - validate, render, once, run, status (docs/cli.md).
+"""``kserve-vault-sync`` - validate, render, once, run, status, schema (docs/cli.md).
 
-Exit codes: 0 ok, 1 some entries failed, 2 bad config or usage.
+Exit codes: 0 ok, 1 some entries failed (or the cluster / Vault could not be
+reached), 2 bad config or usage. A user's mistake (a missing kubeconfig, an
+unreadable file) is one line saying what to do, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -15,12 +18,12 @@ from typing import TextIO
 import structlog
 import yaml
 
-from syncer import diff, loader, logs, reconcile, render, secretvalue, settings
+from syncer import diff, loader, logs, reconcile, render, report, secretvalue, settings
 from syncer.errors import ConfigError, SyncError
 from syncer.kube import Kube, load_api_client
 from syncer.memory import NamespaceMemory
+from syncer.metrics import version
 from syncer.model import Namespace
-from syncer.outcome import Summary
 from syncer.vault import VaultReader
 from syncer.writer import stamp
 
@@ -44,14 +47,20 @@ def _parser() -> argparse.ArgumentParser:
                         default=os.environ.get("POD_NAMESPACE", "kserve-vault-sync"),
                         help="namespace of the syncer's own state (namespace-scoped mode "
                              "remembers there where it wrote); default $POD_NAMESPACE")
-    parser = argparse.ArgumentParser(prog="kserve-vault-sync", description=__doc__)
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("-o", "--output", choices=report.FORMATS, default="table",
+                        help="table for people; json or yaml (a stable document) for scripts")
+    parser = argparse.ArgumentParser(prog="kserve-vault-sync", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("validate", parents=[common], help="check the config; no network")
     p = sub.add_parser("render", parents=[common], help="print the desired objects as YAML")
     p.add_argument("--reveal", action="store_true", help="print secret values in clear")
     p.add_argument("--no-cluster", action="store_true",
-                   help="do not read namespaces from the cluster (selectors match nothing)")
-    p = sub.add_parser("once", parents=[common], help="run one reconcile cycle")
+                   help="never read namespaces from the cluster (selectors match nothing); "
+                        "without selectors the cluster is not needed anyway")
+    p = sub.add_parser("once", parents=[common, output], help="run one reconcile cycle")
     p.add_argument("--dry-run", action="store_true", help="send writes with dryRun=All")
     p.add_argument("--only", action="append", metavar="NAME", help="only this credential")
     p.add_argument("--prune-confirm", action="store_true",
@@ -72,7 +81,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="do not watch managed objects (drift is then repaired each interval)")
     p.add_argument("--trigger-token-file", default=None,
                    help="enable POST /trigger with this bearer token (or KVS_TRIGGER_TOKEN)")
-    sub.add_parser("status", parents=[common], help="per managed object: versions, drift")
+    sub.add_parser("status", parents=[common, output],
+                   help="per managed object: versions, drift")
+    sub.add_parser("schema", help="print the config file's JSON Schema")
     return parser
 
 
@@ -82,6 +93,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors; keep that code
         return int(exc.code or 0)
+    if args.command == "schema":
+        out.write(json.dumps(settings.json_schema(), indent=2) + "\n")
+        return EXIT_OK
     logs.configure(level=args.log_level)
     try:
         config = load_config(args.config)
@@ -105,8 +119,16 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         if args.command == "status":
             return _status(config, args, out)
         return _run(config, args)
+    except ConfigError as exc:  # the daemon re-reads the file
+        print(f"{exc.source}: invalid config: {'; '.join(exc.errors)}", file=sys.stderr)
+        return EXIT_CONFIG
     except SyncError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:
+        log.error("internal_error", error_type=type(exc).__name__, exc_info=True)
+        print(f"internal error ({type(exc).__name__}); the log above has the details; "
+              "please report it", file=sys.stderr)
         return EXIT_FAILED
 
 
@@ -122,7 +144,9 @@ def _clients(config: settings.Config, args: argparse.Namespace, *, dry_run: bool
 def _render(config: settings.Config, args: argparse.Namespace, out: TextIO) -> int:
     """Print the objects a first sync would create, exactly as they would be sent."""
     vault = VaultReader(config.vault)
-    if args.no_cluster:
+    selectors = any(t.namespace_selector for c in config.credentials for t in c.targets)
+    if args.no_cluster or not selectors:
+        # Named namespaces are taken as they are: render works without a cluster.
         namespaces = {n: Namespace(n, {}) for c in config.credentials
                       for t in c.targets for n in t.namespaces}
     else:
@@ -142,26 +166,6 @@ def _render(config: settings.Config, args: argparse.Namespace, out: TextIO) -> i
 # -- once / run ------------------------------------------------------------
 
 
-def print_summary(summary: Summary, out: TextIO) -> None:
-    rows = [("KIND", "NAMESPACE", "NAME", "RESULT", "DETAIL")]
-    rows += [(o.kind, o.namespace, o.name, o.outcome, o.reason) for o in summary.objects]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  "
-              + row[4], file=out)
-    for error in summary.errors:
-        print(f"FAILED {error.reason}", file=out)
-    for warning in summary.warnings:
-        print(f"WARNING {warning}", file=out)
-    for problem in summary.problems:
-        print(f"FAILED {problem}", file=out)
-    counts = summary.counts
-    print(f"{'dry run: ' if summary.dry_run else ''}{len(summary.objects)} objects: "
-          + ", ".join(f"{counts[k]} {k}" for k in sorted(counts))
-          + f"; {summary.vault_reads} Vault reads; {len(summary.errors)} failed entries; "
-          f"{summary.duration:.2f}s", file=out)
-
-
 def _once(config: settings.Config, args: argparse.Namespace, out: TextIO) -> int:
     vault, kube = _clients(config, args, dry_run=args.dry_run)
     if args.only:
@@ -174,7 +178,8 @@ def _once(config: settings.Config, args: argparse.Namespace, out: TextIO) -> int
               if config.sync.namespace_scoped and not args.dry_run else None)
     summary = reconcile.run(config, vault, kube, dry_run=args.dry_run, only=args.only,
                             memory=memory, prune_confirmed=args.prune_confirm)
-    print_summary(summary, out)
+    for line in report.summary_lines(summary, args.output):
+        print(line, file=out)
     return EXIT_FAILED if summary.failed else EXIT_OK
 
 
@@ -199,7 +204,11 @@ def _run(config: settings.Config, args: argparse.Namespace) -> int:
                     "retry_period": max(0.5, args.lease_duration / 7.5)}
     token = os.environ.get("KVS_TRIGGER_TOKEN") or None
     if args.trigger_token_file:
-        token = Path(args.trigger_token_file).read_text().strip()
+        try:
+            token = Path(args.trigger_token_file).read_text().strip()
+        except OSError as exc:
+            raise SyncError(f"--trigger-token-file {args.trigger_token_file}: cannot read: "
+                            f"{exc.strerror}") from None
     daemon = Daemon(args.config, environ=os.environ, kubeconfig=args.kubeconfig,
                     listen=listen, leader_election=election, watch=not args.no_watch,
                     trigger_token=token, state_namespace=args.state_namespace)
@@ -215,7 +224,7 @@ def _status(config: settings.Config, args: argparse.Namespace, out: TextIO) -> i
 
     vault, kube = _clients(config, args)
     result = status.rows(config, vault, kube)
-    for line in status.table(result):
+    for line in report.status_lines(result, status.HEADER, args.output):
         print(line, file=out)
     return EXIT_OK if all(r.state == "in sync" for r in result) else EXIT_FAILED
 

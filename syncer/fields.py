@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
 # Kubernetes naming rules (apimachinery validation).
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -68,8 +68,15 @@ def check(pattern: re.Pattern[str], what: str, max_len: int) -> Any:
     return AfterValidator(validate)
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Fraction = Annotated[float, BeforeValidator(parse_fraction)]
+# The schema says what the YAML may hold (``60s`` or seconds), not the parsed float.
+Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema({
+    "anyOf": [{"type": "number", "exclusiveMinimum": 0},
+              {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h))+$"}],
+    "examples": ["30s", "5m", "1h30m"]})]
+Fraction = Annotated[float, BeforeValidator(parse_fraction), WithJsonSchema({
+    "anyOf": [{"type": "number", "minimum": 0, "maximum": 1},
+              {"type": "string", "pattern": r"^\d+(\.\d+)?%$"}],
+    "examples": ["10%", 0.1]})]
 NamespaceName = Annotated[str, check(DNS1123_LABEL, "namespace name (RFC 1123 label)", 63)]
 ObjectName = Annotated[str, check(DNS1123_SUBDOMAIN, "Kubernetes object name", 253)]
 SecretKeyName = Annotated[str, check(SECRET_KEY, "Secret data key ([-._a-zA-Z0-9]+)", 253)]

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import structlog
+import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
@@ -45,15 +47,24 @@ CONFIG_MAPS = "/api/v1/namespaces/{ns}/configmaps"
 
 def load_api_client(kubeconfig: str | None = None, *, pool_size: int = 8,
                     request_timeout: float = 30.0) -> k8s.ApiClient:
-    """In-cluster first, then KUBECONFIG / ~/.kube/config (or the given file)."""
+    """In-cluster first, then KUBECONFIG / ~/.kube/config (or the given file).
+
+    Raises KubeError saying what to do when none can be loaded."""
     configuration = k8s.Configuration()
-    if kubeconfig:
-        k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-    else:
-        try:
-            k8s_config.load_incluster_config(client_configuration=configuration)
-        except k8s_config.ConfigException:
-            k8s_config.load_kube_config(client_configuration=configuration)
+    try:
+        if kubeconfig:
+            k8s_config.load_kube_config(config_file=kubeconfig,
+                                        client_configuration=configuration)
+        else:
+            try:
+                k8s_config.load_incluster_config(client_configuration=configuration)
+            except k8s_config.ConfigException:
+                k8s_config.load_kube_config(client_configuration=configuration)
+    except (k8s_config.ConfigException, OSError, ValueError, yaml.YAMLError) as exc:
+        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        raise KubeError(f"no usable Kubernetes credentials: not in a pod, and {where} "
+                        f"could not be loaded ({short(exc)}); pass --kubeconfig or set "
+                        "KUBECONFIG") from None
     configuration.connection_pool_maxsize = pool_size
     configuration.retries = 0  # retries live in syncer.retry, nowhere else
     api = k8s.ApiClient(configuration)

@@ -7,14 +7,31 @@ statuses only - never a value.
 
 from __future__ import annotations
 
+import importlib.metadata
 import time
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 from syncer.outcome import ObjectResult, Summary
 
 PREFIX = "kserve_vault_sync"
+
+
+def version() -> str:
+    """The installed package's version ("unknown" when run from a bare checkout)."""
+    try:
+        return importlib.metadata.version("kserve-vault-sync")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 _WRITE_ACTIONS = {"created": "create", "updated": "update", "deleted": "delete"}
 
 
@@ -24,6 +41,12 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        # process_* (CPU, RSS, open files) and python_info, as client libraries export
+        # by default, but on our own registry.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.build_info = Info(f"{PREFIX}_build", "The running version.", registry=r)
+        self.build_info.info({"version": version()})
         self.sync_runs = Counter(f"{PREFIX}_sync_runs", "Reconcile cycles by result "
                                  "(success, partial: some entries failed, error).",
                                  ["result"], registry=r)
@@ -42,7 +65,9 @@ class Metrics:
                                       ["operation", "status"], registry=r)
         self.secret_last_sync = Gauge(f"{PREFIX}_secret_last_sync_timestamp_seconds",
                                       "Unix time a managed Secret was last confirmed in sync.",
-                                      ["namespace", "name"], registry=r)
+                                      # Not "namespace": a ServiceMonitor would rename it
+                                      # exported_namespace (it clashes with the target's).
+                                      ["secret_namespace", "name"], registry=r)
         self.conflicts = Gauge(f"{PREFIX}_conflicts",
                                "Objects or keys we may not write (not ours, no adopt).",
                                registry=r)
@@ -118,7 +143,8 @@ class Metrics:
                     if age is not None:
                         self.rotation_latency.observe(age)
             if obj.kind == "Secret" and obj.outcome in ("created", "updated", "unchanged"):
-                self.secret_last_sync.labels(namespace=obj.namespace, name=obj.name).set(now)
+                self.secret_last_sync.labels(secret_namespace=obj.namespace,
+                                             name=obj.name).set(now)
         self.conflicts.set(len(summary.conflicts))
         self.failed_entries.set(len({e.credential for e in summary.errors}))
         self.prune_refused.set(1 if summary.prune_refused else 0)

@@ -54,15 +54,20 @@ REQUIRED_KEYS: dict[str, frozenset[str]] = {
 
 
 class Model(BaseModel):
+    # Attribute docstrings become field descriptions: the JSON Schema and the
+    # configuration reference (docs/configuration.md) are generated from them.
     model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel,
-                              populate_by_name=True, hide_input_in_errors=True)
+                              populate_by_name=True, hide_input_in_errors=True,
+                              use_attribute_docstrings=True)
 
 
 class KVSettings(Model):
     """Where the KV secrets engine is mounted and which version it speaks."""
 
     mount: VaultPath = "secret"
+    """Mount path of the KV secrets engine; an entry may override it."""
     version: Literal[1, 2] = 2
+    """KV engine version: 2 (versioned, the default) or 1."""
 
 
 class AuthSettings(Model):
@@ -101,12 +106,21 @@ class AuthSettings(Model):
 
 
 class VaultSettings(Model):
+    """Where Vault (or OpenBao) is and how to reach it. ``VAULT_ADDR``,
+    ``VAULT_NAMESPACE``, ``VAULT_CACERT`` and ``VAULT_TOKEN`` override the file."""
+
     address: str
+    """URL of the Vault server, e.g. ``https://vault.vault:8200``."""
     namespace: str = ""
+    """Vault Enterprise / OpenBao namespace to read from; empty for the root."""
     ca_cert: str | None = None
-    auth: AuthSettings  # required: or VAULT_TOKEN in the environment
+    """PEM file of the CA that signed Vault's certificate; default: the system CAs."""
+    auth: AuthSettings
+    """How to log in (required, unless ``VAULT_TOKEN`` is set)."""
     kv: KVSettings = Field(default_factory=KVSettings)
+    """The KV secrets engine the credentials live in."""
     timeout: Duration = 10.0
+    """Timeout of one request to Vault, e.g. ``10s``."""
 
     @field_validator("address")
     @classmethod
@@ -120,29 +134,35 @@ MIN_INTERVAL = 1.0  # every cycle reads Vault and lists the cluster
 
 
 class SyncSettings(Model):
+    """How and how often the daemon reconciles."""
+
     interval: Duration = 60.0
+    """Time between cycles (``30s``, ``5m``, ``1h``); at least 1s. A rotation reaches
+    every target within one interval (or at once with ``POST /trigger``)."""
     jitter: Fraction = 0.1
-    # Off by default: deleting an entry from the config leaves what it wrote.
+    """Random extra delay per cycle, as a share of the interval (``10%``), so replicas
+    of many installations do not hit Vault in step."""
     prune: bool = False
-    # A prune that would remove more than this share of the objects we own is
-    # refused until confirmed (`once --prune-confirm`, or a higher limit here),
-    # unless it removes only what one deleted entry wrote: a typo in a selector
-    # must not wipe the fleet.
+    """Remove objects and keys we wrote that no entry wants any more. Off by default:
+    deleting an entry from the config leaves what it wrote."""
     prune_max_fraction: Fraction = 0.1
-    # Concurrent Kubernetes writes; also the HTTP connection pool size.
+    """A prune that would remove more than this share of the objects we own is refused
+    until confirmed (``once --prune-confirm``, or a higher limit here), unless it
+    removes only what one deleted entry wrote: a typo must not wipe the fleet."""
     concurrency: int = Field(default=8, ge=1, le=64)
-    # List (and so need RBAC) only in target namespaces instead of cluster-wide:
-    # grant RoleBindings per namespace (manifests/namespaced). The watch is then
-    # off and drift is repaired each interval.
+    """Concurrent Kubernetes writes; also the HTTP connection pool size."""
     namespace_scoped: bool = False
-    # Restarts of consumers (targets with rollout: true), across all namespaces.
+    """List (and so need RBAC) only in target namespaces instead of cluster-wide: grant
+    a RoleBinding per namespace (manifests/namespaced). The watch is then off and drift
+    is repaired each interval."""
     rollouts_per_minute: int = Field(default=10, ge=1, le=600)
-    # The name of this installation. Two syncers in one cluster (two teams, two
-    # Helm releases) need different names: each then sees only its own objects,
-    # so neither prunes nor overwrites the other's. Objects written before this
-    # setting existed belong to "default". Renaming orphans what was written.
+    """Most consumer restarts (targets with ``rollout: true``) in any minute, across
+    all namespaces."""
     instance: Annotated[str, check(DNS1123_LABEL, "instance name (RFC 1123 label)", 63)] = (
         "default")
+    """The name of this installation. Two syncers in one cluster (two teams, two Helm
+    releases) need different names: each then sees only its own objects, so neither
+    prunes nor overwrites the other's. Renaming orphans what was written."""
 
     @field_validator("interval")
     @classmethod
@@ -157,9 +177,13 @@ class KServeSettings(Model):
     """Names KServe's ``inferenceservice-config`` may override (credentials section)."""
 
     s3_access_key_id_name: SecretKeyName = Field("AWS_ACCESS_KEY_ID", alias="s3AccessKeyIDName")
+    """Secret key of the S3 access key ID (``credentials.s3.s3AccessKeyIDName``)."""
     s3_secret_access_key_name: SecretKeyName = "AWS_SECRET_ACCESS_KEY"
+    """Secret key of the S3 secret key (``credentials.s3.s3SecretAccessKeyName``)."""
     gcs_credential_file_name: SecretKeyName = "gcloud-application-credentials.json"
+    """Secret key of the GCS key file (``credentials.gcs.gcsCredentialFileName``)."""
     storage_spec_secret_name: ObjectName = "storage-config"
+    """Name of the storage-spec Secret (``credentials.storageSpecSecretName``)."""
 
 
 class VaultSource(Model):
@@ -174,14 +198,23 @@ class S3Options(Model):
     """The ``serving.kserve.io/s3-*`` annotations (pkg/credentials/s3/s3_secret.go)."""
 
     endpoint: str | None = None
+    """``host[:port]`` of the S3 service; a scheme given here becomes ``useHttps``."""
     use_https: bool | None = None
+    """``s3-usehttps``: false for plain HTTP (MinIO in-cluster, say)."""
     verify_ssl: bool | None = None
+    """``s3-verifyssl``: false to skip certificate checks (not recommended)."""
     region: str | None = None
+    """``s3-region``, e.g. ``us-east-1``."""
     use_anonymous_credential: bool | None = None
+    """``s3-useanoncredential``: read public buckets without keys."""
     use_virtual_bucket: bool | None = None
+    """``s3-usevirtualbucket``: virtual-hosted-style addressing."""
     use_accelerate: bool | None = None
+    """``s3-useaccelerate``: S3 Transfer Acceleration."""
     ca_bundle: str | None = None
+    """``s3-cabundle``: path of a CA bundle inside the storage initializer."""
     ca_bundle_config_map: ObjectName | None = Field(None, alias="caBundleConfigMap")
+    """``s3-cabundle-configmap``: ConfigMap holding that CA bundle."""
 
     @model_validator(mode="before")
     @classmethod
@@ -208,26 +241,38 @@ class StorageConfigTarget(Model):
     """An entry in KServe's centralized storage-spec Secret (``storage-config``)."""
 
     key: SecretKeyName
+    """The entry's key: an InferenceService selects it with ``storage.key``."""
     bucket: str | None = None
-    default: bool = False  # also write the entry under the `default` and `default_s3` keys
-    secret_name: ObjectName | None = None  # default: kserve.storageSpecSecretName
+    """Bucket written into the entry (``storage.path`` is then relative to it)."""
+    default: bool = False
+    """Also write the entry under ``default`` and ``default_s3`` (used when an
+    InferenceService names no key)."""
+    secret_name: ObjectName | None = None
+    """The storage-spec Secret to write; default ``kserve.storageSpecSecretName``."""
 
 
 class NamespaceSelector(Model):
     match_labels: dict[str, str] = Field(min_length=1)
+    """Every (non-terminating) namespace carrying all these labels."""
 
 
 class Target(Model):
     namespaces: list[NamespaceName] = Field(default_factory=list)
+    """Namespaces to write to (exactly one of this or ``namespaceSelector``)."""
     namespace_selector: NamespaceSelector | None = None
+    """Write to every namespace these labels select."""
     secret: ObjectName | None = None
+    """A per-backend Secret KServe reads through a ServiceAccount (or by name)."""
     service_account: ObjectName | None = None
+    """A ServiceAccount whose ``secrets`` list gets ``secret`` (created if missing;
+    other entries are kept)."""
     storage_config: StorageConfigTarget | None = None
-    # Take over an object (or a storage-config key) that we did not create.
+    """An entry in KServe's storage-spec Secret (s3 only)."""
     adopt: bool = False
-    # After a rotation changes this target's Secret, restart the Deployments and
-    # InferenceServices that use it (KServe reads credentials only at pod start).
+    """Take over an object (or a storage-config key) that we did not create."""
     rollout: bool = False
+    """After a rotation changes this target's Secret, restart the Deployments and
+    InferenceServices that use it (KServe reads credentials only at pod start)."""
 
     @model_validator(mode="after")
     def _shape(self) -> Target:
@@ -243,11 +288,18 @@ class Target(Model):
 
 
 class Credential(Model):
+    """One credential in Vault, and every place in the cluster it goes."""
+
     name: Annotated[str, check(DNS1123_LABEL, "name (RFC 1123 label)", 63)]
+    """Unique name (an RFC 1123 label): in logs, metrics, ``--only`` and ``?only=``."""
     type: Literal["s3", "hf", "gcs", "azure"]
+    """Which storage provider: decides the Secret keys KServe reads."""
     vault: VaultSource
+    """Where its values are in Vault."""
     s3: S3Options | None = None
+    """S3 settings written as ``serving.kserve.io/s3-*`` annotations (s3 only)."""
     targets: list[Target] = Field(min_length=1)
+    """Where it is written."""
 
     @model_validator(mode="after")
     def _keys_for_type(self) -> Credential:
@@ -280,10 +332,16 @@ class Credential(Model):
 
 
 class Config(Model):
+    """The mapping file of kserve-vault-sync."""
+
     vault: VaultSettings
+    """The Vault server and how to log in."""
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    """Scheduling, prune and scope."""
     kserve: KServeSettings = Field(default_factory=KServeSettings)
+    """Names KServe's ``inferenceservice-config`` may override."""
     credentials: list[Credential] = Field(min_length=1)
+    """The credentials to sync."""
 
     @model_validator(mode="after")
     def _cross_entry(self) -> Config:
@@ -322,3 +380,10 @@ def warnings(config: Config) -> list[str]:
         out.append("sync.pruneMaxFraction: 100% turns off the guard against a prune that "
                    "removes everything we own")
     return out
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the config file (``config/schema.json``), for editors."""
+    schema = Config.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema

@@ -140,10 +140,3 @@ def _state(obs: ObservedSecret | None, vault_version: str, cluster_version: str,
     if vault_version not in ("-", cluster_version):
         return "stale"
     return "in sync"
-
-
-def table(result: list[Row]) -> list[str]:
-    lines = [HEADER, *(r.cells() for r in result)]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(HEADER))]
-    return ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
-            for line in lines]

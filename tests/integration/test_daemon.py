@@ -49,7 +49,9 @@ def test_daemon_syncs_scrapes_probes_reloads_and_stops(
     assert metric(text, "kserve_vault_sync_vault_token_ttl_seconds") == -1  # root: no expiry
     assert metric(text, "kserve_vault_sync_leader") == 1
     assert metric(text, "kserve_vault_sync_conflicts") == 0
-    assert f'namespace="{namespace}"' in text  # secret_last_sync_timestamp_seconds
+    assert f'secret_namespace="{namespace}"' in text  # secret_last_sync_timestamp_seconds
+    assert 'kserve_vault_sync_build_info{version=' in text
+    assert 'process_resident_memory_bytes' in text
     assert secret not in text
 
     # Rotation reaches the cluster on the next cycle.

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from scripts import config_reference
 from syncer import cli
 
 GOOD = """
@@ -43,3 +45,43 @@ def test_validate_ok_and_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "cannot read" in capsys.readouterr().err
     assert cli.main(["frobnicate"]) == 2
     assert cli.main([]) == 2
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("kserve-vault-sync ")
+
+
+def test_schema_and_reference_are_current(capsys: pytest.CaptureFixture[str]) -> None:
+    """config/schema.json and docs/config-reference.md are what the model generates,
+    and `schema` prints the same schema."""
+    assert config_reference.main_check() == []
+    assert cli.main(["schema"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(config_reference.SCHEMA.read_text())
+    assert printed["properties"]["sync"]["$ref"] == "#/$defs/SyncSettings"
+
+
+@pytest.mark.parametrize("kubeconfig", ["missing", "garbage"])
+def test_a_bad_kubeconfig_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      kubeconfig: str) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(GOOD)
+    path = tmp_path / "kubeconfig"
+    if kubeconfig == "garbage":
+        path.write_text("{not: [yaml")
+    assert cli.main(["once", "-c", str(config), "--kubeconfig", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "no usable Kubernetes credentials" in err and "--kubeconfig" in err
+    assert "Traceback" not in err
+
+
+def test_an_unreadable_trigger_token_file_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(GOOD)
+    assert cli.main(["run", "-c", str(config), "--trigger-token-file",
+                     str(tmp_path / "nope")]) == 1
+    err = capsys.readouterr().err
+    assert "--trigger-token-file" in err and "cannot read" in err and "Traceback" not in err

@@ -3,9 +3,12 @@ conflicts, from metadata only; with in-memory Vault metadata and cluster lists."
 
 from __future__ import annotations
 
-import pytest
+import json
 
-from syncer import diff, render, status
+import pytest
+import yaml
+
+from syncer import diff, render, report, status
 from syncer.errors import VaultError
 from syncer.loader import parse
 from syncer.model import ANN_SOURCE, MANAGED_BY_LABEL, Namespace, ObservedSecret, VaultData
@@ -94,7 +97,19 @@ def test_rows(case: str, secret: ObservedSecret | None, vault_version: int | Non
 
 def test_table_aligns_columns() -> None:
     rows = status.rows(CONFIG, Vault(2), Cluster(written(2)))
-    header, line = status.table(rows)
+    header, line = report.status_lines(rows, status.HEADER, "table")
     assert header.split() == [w for h in status.HEADER for w in h.split()]
     assert line.split()[:2] == ["a", "s3-secret"] and line.index("s3-secret") == \
         header.index("SECRET")
+
+
+def test_json_and_yaml_are_the_same_document() -> None:
+    rows = status.rows(CONFIG, Vault(3), Cluster(written(2)))
+    [text] = report.status_lines(rows, status.HEADER, "json")
+    document = json.loads(text)
+    assert document["kind"] == "Status" and document["apiVersion"] == report.API_VERSION
+    [item] = document["items"]
+    assert item["state"] == "stale" and item["vaultVersion"] == "3"
+    assert item["clusterVersion"] == "2"
+    [text] = report.status_lines(rows, status.HEADER, "yaml")
+    assert yaml.safe_load(text) == document
