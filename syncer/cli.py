@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,17 @@ from typing import TextIO
 import structlog
 import yaml
 
-from syncer import diff, loader, logs, reconcile, render, report, secretvalue, settings
+from syncer import (
+    diff,
+    events,
+    loader,
+    logs,
+    reconcile,
+    render,
+    report,
+    secretvalue,
+    settings,
+)
 from syncer.errors import ConfigError, SyncError
 from syncer.kube import Kube, load_api_client
 from syncer.memory import NamespaceMemory
@@ -178,6 +189,9 @@ def _once(config: settings.Config, args: argparse.Namespace, out: TextIO) -> int
               if config.sync.namespace_scoped and not args.dry_run else None)
     summary = reconcile.run(config, vault, kube, dry_run=args.dry_run, only=args.only,
                             memory=memory, prune_confirmed=args.prune_confirm)
+    if not args.dry_run:
+        events.Recorder(kube, instance=f"once@{socket.gethostname()}").emit(
+            events.from_summary(summary))
     for line in report.summary_lines(summary, args.output):
         print(line, file=out)
     return EXIT_FAILED if summary.failed else EXIT_OK

@@ -50,10 +50,12 @@ class Action:
     body: dict[str, Any] | None = None
     # A change of credential content (not only our metadata): counts as a rotation.
     content_changed: bool = False
+    uid: str = ""  # the object's, when it exists
 
 
-def _conflict(kind: Kind, namespace: str, name: str, reason: str) -> Action:
-    return Action(verb="conflict", kind=kind, namespace=namespace, name=name, reason=reason)
+def _conflict(kind: Kind, namespace: str, name: str, reason: str, uid: str = "") -> Action:
+    return Action(verb="conflict", kind=kind, namespace=namespace, name=name, reason=reason,
+                  uid=uid)
 
 
 def _hash(key_digests: dict[str, str], annotations: dict[str, str]) -> str:
@@ -141,10 +143,12 @@ def _diff_owned(desired: DesiredSecret, observed: ObservedSecret, *, now: str) -
         why = ("a shared Secret we own only keys of" if observed.managed
                else "not created by kserve-vault-sync")
         return [_conflict("Secret", ns, name,
-                          f"exists and is {why}; set adopt: true on the target to take it over")]
+                          f"exists and is {why}; set adopt: true on the target to take it over",
+                          observed.uid)]
     if observed.type != "Opaque":
         return [_conflict("Secret", ns, name,
-                          f"has type {observed.type}, not Opaque (types are immutable)")]
+                          f"has type {observed.type}, not Opaque (types are immutable)",
+                          observed.uid)]
     want = {k: kv.value.sha for k, kv in desired.keys.items()}
     have_kserve = {k: v for k, v in observed.annotations.items() if k.startswith(KSERVE_PREFIX)}
     data_patch: dict[str, Any] = {
@@ -184,7 +188,8 @@ def _diff_shared(desired: DesiredSecret, observed: ObservedSecret, *, now: str,
         if have is not None and key not in owned and not desired.adopt:
             actions.append(_conflict("Secret", ns, name,
                                      f"key {key} exists and was not written by kserve-vault-sync; "
-                                  "set adopt: true on the target to take it over"))
+                                     "set adopt: true on the target to take it over",
+                                     observed.uid))
             continue
         written.add(key)
         if have != kv.value.sha:

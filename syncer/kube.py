@@ -43,6 +43,7 @@ WORKLOADS = {"Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
                                  "inferenceservices"}
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"
 CONFIG_MAPS = "/api/v1/namespaces/{ns}/configmaps"
+EVENTS = "/api/v1/namespaces/{ns}/events"
 
 
 def load_api_client(kubeconfig: str | None = None, *, pool_size: int = 8,
@@ -193,6 +194,19 @@ class Kube:
         self._request("PATCH", path, body=body, content_type="application/merge-patch+json",
                       what=f"roll {kind} {namespace}/{name}")
 
+    # -- Events ---------------------------------------------------------------
+
+    def create_event(self, namespace: str, body: dict[str, Any]) -> str:
+        """Create an Event; returns its generated name (to count repeats on it)."""
+        made = self._request("POST", EVENTS.format(ns=quote(namespace, safe="")), body=body,
+                             what=f"create Event in {namespace}")
+        return str((made.get("metadata") or {}).get("name", ""))
+
+    def patch_event(self, namespace: str, name: str, body: dict[str, Any]) -> None:
+        self._request("PATCH", EVENTS.format(ns=quote(namespace, safe="")) + f"/{name}",
+                      body=body, content_type="application/merge-patch+json",
+                      what=f"patch Event {namespace}/{name}")
+
     # -- the syncer's own state: Leases (leader election), a ConfigMap -------
 
     def get_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -272,17 +286,22 @@ class Kube:
 
     # -- writes ------------------------------------------------------------
 
-    def create(self, kind: str, namespace: str, body: dict[str, Any]) -> None:
-        self._request("POST", _path(PLURALS[kind], namespace), body=body,
-                      what=f"create {kind} {namespace}/{body['metadata']['name']}")
+    def create(self, kind: str, namespace: str, body: dict[str, Any]) -> str:
+        """Create; returns the new object's uid (events name it)."""
+        made = self._request("POST", _path(PLURALS[kind], namespace), body=body,
+                             what=f"create {kind} {namespace}/{body['metadata']['name']}")
+        return str((made.get("metadata") or {}).get("uid", ""))
 
-    def patch(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> None:
-        # Secrets: JSON merge patch (keys we do not send stay untouched).
-        # ServiceAccounts: strategic merge, so `secrets` entries merge by name.
+    def patch(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> str:
+        """Patch; returns the object's uid. Secrets: JSON merge patch (keys we do not
+        send stay untouched). ServiceAccounts: strategic merge (``secrets`` by name)."""
         content_type = ("application/strategic-merge-patch+json" if kind == "ServiceAccount"
                         else "application/merge-patch+json")
-        self._request("PATCH", _path(PLURALS[kind], namespace, name), body=body,
-                      content_type=content_type, what=f"patch {kind} {namespace}/{name}")
+        patched = self._request("PATCH", _path(PLURALS[kind], namespace, name), body=body,
+                                content_type=content_type,
+                                what=f"patch {kind} {namespace}/{name}")
+        # The response echoes the whole object (a Secret's data too): keep only the uid.
+        return str((patched.get("metadata") or {}).get("uid", ""))
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         """Delete; an object already gone is what we wanted."""

@@ -109,6 +109,9 @@ class Metrics:
         self.prune_refused = Gauge(f"{PREFIX}_prune_refused",
                                    "1 while prune is refused: it would remove more than "
                                    "sync.pruneMaxFraction of what we own.", registry=r)
+        self.events_dropped = Counter(f"{PREFIX}_events_dropped",
+                                      "Kubernetes Events not sent (rate limit, aggregation "
+                                      "budget, or no RBAC for events).", registry=r)
         self.cycle_problems = Gauge(f"{PREFIX}_cycle_problems",
                                     "Failures of the last cycle not tied to one entry (a "
                                     "refused prune, a dropped namespace we cannot read).",

@@ -33,6 +33,7 @@ class ObjectResult:
     reason: str = ""
     credentials: tuple[str, ...] = ()
     content_changed: bool = False
+    uid: str = ""  # of the object, when known: Events name it (kubectl describe)
 
 
 @dataclass(slots=True)

@@ -113,4 +113,5 @@ class Rollouts:
                                 reason=str(exc))
         log.info("rollout", kind=kind, namespace=ns, name=name, secret=rotated.secret)
         return ObjectResult(kind=kind, namespace=ns, name=name, outcome="rolled",
-                            reason=f"after rotation of Secret {rotated.secret}")
+                            reason=f"after rotation of Secret {rotated.secret}",
+                            uid=str((obj.get("metadata") or {}).get("uid", "")))

@@ -29,7 +29,7 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from syncer import health, reconcile, repair, settings
+from syncer import events, health, reconcile, repair, settings
 from syncer.errors import ConfigError, SyncError
 from syncer.kube import USER_AGENT, Kube, load_api_client
 from syncer.leader import LeaderElector, default_identity
@@ -77,6 +77,8 @@ class Daemon:
                          instance=config.sync.instance,
                          user_agent=f"{USER_AGENT} ({self.identity})")
         self.vault = self._vault(config)
+        self.events = events.Recorder(self.kube, instance=self.identity,
+                                      dropped=self.metrics.events_dropped.inc)
         self.memory = NamespaceMemory(self.kube, namespace=state_namespace,
                                       instance=config.sync.instance)
         self.stop_event = threading.Event()  # set by SIGTERM: no new writes
@@ -177,6 +179,7 @@ class Daemon:
             else:
                 repair.merge_partial(self.last, summary.desired)
         self.metrics.observe_cycle(summary)
+        self.events.emit(events.from_summary(summary))
         self.health.cycle_done()
         log.info("cycle", objects=len(summary.objects), writes=summary.writes,
                  failed_entries=len(summary.errors), conflicts=len(summary.conflicts),
@@ -189,6 +192,7 @@ class Daemon:
 
     def _repaired(self, results: list[ObjectResult]) -> None:
         self.metrics.observe_repairs(results)
+        self.events.emit(events.from_repairs(results))
         for result in results:
             log.info("drift_repaired", kind=result.kind, namespace=result.namespace,
                      name=result.name, outcome=result.outcome, reason=result.reason)

@@ -59,10 +59,11 @@ def _all_held(desired: Desired) -> bool:
 
 
 def _result(action: diff.Action, outcome: Outcome, reason: str = "",
-            creds: tuple[str, ...] = (), *, content_changed: bool = False) -> ObjectResult:
+            creds: tuple[str, ...] = (), *, content_changed: bool = False,
+            uid: str = "") -> ObjectResult:
     return ObjectResult(kind=action.kind, namespace=action.namespace, name=action.name,
                         outcome=outcome, reason=reason, credentials=creds,
-                        content_changed=content_changed)
+                        content_changed=content_changed, uid=uid or action.uid)
 
 
 class Writer:
@@ -91,7 +92,8 @@ class Writer:
                     outcome, why = "pending", "waits for its Secret to exist"
                 results.append(ObjectResult(kind=kind_of(desired), namespace=desired.namespace,
                                             name=desired.name, outcome=outcome, reason=why,
-                                            credentials=creds))
+                                            credentials=creds,
+                                            uid=observed.uid if observed is not None else ""))
             for action in actions:
                 if action.verb == "conflict":
                     results.append(self._conflict(action, action.reason, creds))
@@ -125,7 +127,7 @@ class Writer:
             if closed:
                 return _result(action, "skipped", closed, creds)
             try:
-                self._write(action)
+                uid = self._write(action)
             except KubeError as exc:
                 if not isinstance(exc, KubeConflict) or differ is None or reread is None:
                     log.error("write_failed", kind=action.kind, namespace=action.namespace,
@@ -149,18 +151,19 @@ class Writer:
             log.info("write", kind=action.kind, namespace=action.namespace, name=action.name,
                      action=action.verb, reason=action.reason)
             return _result(action, _OUTCOME[action.verb], action.reason, creds,
-                           content_changed=action.content_changed)
+                           content_changed=action.content_changed, uid=uid)
         return _result(action, "error",
                        f"still conflicting after {MAX_CONFLICT_RETRIES} re-reads", creds)
 
-    def _write(self, action: diff.Action) -> None:
+    def _write(self, action: diff.Action) -> str:
+        """Send one action; the object's uid (empty after a delete)."""
         if action.verb == "create":
             assert action.body is not None
-            self.kube.create(action.kind, action.namespace, action.body)
-        elif action.verb == "patch":
+            return self.kube.create(action.kind, action.namespace, action.body)
+        if action.verb == "patch":
             assert action.body is not None
-            self.kube.patch(action.kind, action.namespace, action.name, action.body)
-        elif action.verb == "delete":
+            return self.kube.patch(action.kind, action.namespace, action.name, action.body)
+        if action.verb == "delete":
             self.kube.delete(action.kind, action.namespace, action.name)
-        else:  # pragma: no cover - conflicts are never written
-            raise SyncError(f"cannot write a {action.verb}")
+            return ""
+        raise SyncError(f"cannot write a {action.verb}")  # pragma: no cover - never written
