@@ -32,6 +32,7 @@ def version() -> str:
         return importlib.metadata.version("kserve-vault-sync")
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
+
 _WRITE_ACTIONS = {"created": "create", "updated": "update", "deleted": "delete"}
 
 
