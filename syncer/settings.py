@@ -27,7 +27,7 @@ from syncer.fields import (
 )
 
 # Logical Vault keys each credential type needs (``vault.keys``), and the
-# KServe Secret data key each one becomes. Verified against KServe aaac4e294:
+# KServe Secret data key each one becomes. Verified against KServe v0.17.0:
 # pkg/credentials/s3/s3_secret.go, hf/hf_secret.go, gcs/gcs_secret.go,
 # azure/azure_secret.go.
 AZURE_KEYS = {
@@ -36,14 +36,14 @@ AZURE_KEYS = {
     "tenantId": "AZURE_TENANT_ID",
     "subscriptionId": "AZURE_SUBSCRIPTION_ID",
     "storageAccessKey": "AZURE_STORAGE_ACCESS_KEY",
-    "accessToken": "AZURE_ACCESS_TOKEN",
 }
-# Azure is valid in one of three shapes (KServe's BuildSecretEnvs and
-# BuildStorageAccessKeySecretEnv): a service principal, an account key, or a token.
+# Azure is valid in one of two shapes, the ones KServe's storage initializer
+# (python/storage/kserve_storage, v0.17.0) reads: a service principal or an
+# account key. The webhook also passes AZURE_ACCESS_TOKEN along, but nothing in
+# kserve-storage reads it: a token-only credential would download nothing.
 AZURE_SHAPES: tuple[tuple[frozenset[str], frozenset[str]], ...] = (
     (frozenset({"clientId", "clientSecret", "tenantId"}), frozenset({"subscriptionId"})),
     (frozenset({"storageAccessKey"}), frozenset()),
-    (frozenset({"accessToken", "tenantId"}), frozenset()),
 )
 REQUIRED_KEYS: dict[str, frozenset[str]] = {
     "s3": frozenset({"accessKeyId", "secretAccessKey"}),
@@ -305,13 +305,18 @@ class Credential(Model):
     def _keys_for_type(self) -> Credential:
         given = set(self.vault.keys)
         if self.type == "azure":
+            if "accessToken" in given:
+                raise ValueError("vault.keys.accessToken: KServe's storage initializer never "
+                                 "reads AZURE_ACCESS_TOKEN (kserve-storage uses a service "
+                                 "principal or an account key); map clientId+clientSecret+"
+                                 "tenantId or storageAccessKey instead")
             unknown = given - set(AZURE_KEYS)
             if unknown:
                 raise ValueError(f"vault.keys: unknown key(s) for azure: {sorted(unknown)}; "
                                  f"expected from {sorted(AZURE_KEYS)}")
             if not any(req <= given <= req | opt for req, opt in AZURE_SHAPES):
                 raise ValueError("vault.keys: azure needs clientId+clientSecret+tenantId "
-                                 "(+subscriptionId), or storageAccessKey, or accessToken+tenantId")
+                                 "(+subscriptionId), or storageAccessKey")
         else:
             required = REQUIRED_KEYS[self.type]
             if given != required:

@@ -97,6 +97,11 @@ def gcs_cred(name: str, secret: str, sa: str = "sa") -> dict[str, Any]:
 
 
 BAD: list[tuple[str, Any, str]] = [
+    ("an Azure access token, which kserve-storage never reads", [{
+        "name": "az", "type": "azure",
+        "vault": {"path": "p/az", "keys": {"accessToken": "t", "tenantId": "x"}},
+        "targets": [{"namespaces": ["a"], "secret": "az"}]}],
+     "credentials[0].vault.keys.accessToken: KServe's storage initializer never reads"),
     ("two GCS credentials on one ServiceAccount", [gcs_cred("g1", "gcs-1"),
                                                    gcs_cred("g2", "gcs-2")],
      "credentials[1].targets[0].serviceAccount: 'sa' already lists a gcs credential"),
