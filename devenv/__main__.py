@@ -1,9 +1,12 @@
 """``scripts/dev-env`` - bring the real local servers up or down.
 
     scripts/dev-env up --dir D      start them, print shell exports
+    scripts/dev-env up --dir D --kserve
+                                    also kube-controller-manager and KServe's manager
     scripts/dev-env down --dir D    stop exactly what `up` started
     scripts/dev-env env --dir D     print the exports again
     scripts/dev-env build           find or build the binaries only
+    scripts/dev-env build --kserve  also kube-controller-manager and KServe
     scripts/dev-env tools           find or build promtool, helm, CRDs, docker-compose
 """
 
@@ -14,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from devenv import binaries, servers, tools
+from devenv import binaries, kserve, servers, tools
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("up", "down", "env"):
         p = sub.add_parser(name)
         p.add_argument("--dir", required=True, type=Path, help="state and log folder")
-    sub.add_parser("build", help="find or build kube-apiserver and etcd")
+        if name == "up":
+            p.add_argument("--kserve", action="store_true",
+                           help="also start kube-controller-manager and KServe's manager")
+    build = sub.add_parser("build", help="find or build kube-apiserver and etcd")
+    build.add_argument("--kserve", action="store_true",
+                       help="also kube-controller-manager and KServe's manager and manifests")
     sub.add_parser("tools", help="find or build the test tools (promtool, helm, ...)")
     args = parser.parse_args(argv)
     try:
@@ -32,11 +40,18 @@ def main(argv: list[str] | None = None) -> int:
             found = binaries.ensure()
             print(f"kube-apiserver: {found.kube_apiserver}\netcd: {found.etcd}\n"
                   f"kubectl: {found.kubectl}\n(from {found.source})")
+            if args.kserve:
+                t0 = time.monotonic()
+                print(f"kube-controller-manager: {binaries.controller_manager()}")
+                assets = kserve.ensure()
+                print(f"KServe {assets.version}: {assets.root}")
+                print(f"# KServe and kube-controller-manager ready in "
+                      f"{time.monotonic() - t0:.1f}s", file=sys.stderr)
         elif args.command == "tools":
             print("\n".join(f"{name}: {path}" for name, path in tools.ensure_all().items()))
         elif args.command == "up":
             t0 = time.monotonic()
-            env = servers.up(args.dir)
+            env = servers.up(args.dir, kserve=args.kserve)
             print(env.exports())
             print(f"# dev environment up in {time.monotonic() - t0:.1f}s; "
                   f"stop it with: scripts/dev-env down --dir {args.dir}", file=sys.stderr)

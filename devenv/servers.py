@@ -201,8 +201,11 @@ def _bao_binary() -> str:
     return str(get_binary_path())
 
 
-def up(folder: Path, bins: binaries.Binaries | None = None) -> Env:
-    """Start etcd, kube-apiserver and OpenBao; return their coordinates."""
+def up(folder: Path, bins: binaries.Binaries | None = None, *, kserve: bool = False) -> Env:
+    """Start etcd, kube-apiserver and OpenBao; return their coordinates.
+
+    ``kserve=True`` also starts kube-controller-manager and KServe's manager
+    (devenv/kserve_servers.py)."""
     folder = folder.resolve()
     if (folder / STATE_FILE).exists():
         raise DevEnvError(f"{folder} is already used by a dev environment; "
@@ -232,6 +235,13 @@ def up(folder: Path, bins: binaries.Binaries | None = None) -> Env:
         down(folder, quiet=True)
         raise
     _write_kubeconfig(state)
+    if kserve:
+        from devenv import kserve_servers  # it imports this module
+        try:
+            kserve_servers.start(state, folder, bins.kubectl)
+        except BaseException:
+            down(folder, quiet=True)
+            raise
     return state
 
 
