@@ -21,10 +21,11 @@ lint: venv
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Build (or find in ~/.cache) kube-apiserver and etcd before pytest starts,
-# so a first build prints its own progress instead of sitting inside a test.
+# Build (or find in ~/.cache) kube-apiserver, etcd, kube-controller-manager and
+# KServe's manager before pytest starts, so a first build prints its own
+# progress instead of sitting inside a test.
 build-controlplane: venv
-	$(BIN)/python -m devenv build
+	$(BIN)/python -m devenv build --kserve
 	$(BIN)/python -m devenv tools
 
 # HashiCorp Vault and its AWS engine as an OpenBao plugin (test dependencies only;

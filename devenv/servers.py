@@ -209,9 +209,13 @@ def load(folder: Path) -> Env:
     return Env(**json.loads(path.read_text()))
 
 
-def up(folder: Path, bins: binaries.Binaries | None = None, vault: str | None = None) -> Env:
+def up(folder: Path, bins: binaries.Binaries | None = None, vault: str | None = None, *,
+       kserve: bool = False) -> Env:
     """Start etcd, kube-apiserver and a Vault server (``vault``: openbao or hashicorp,
-    default ``$KVS_VAULT`` or openbao); return their coordinates."""
+    default ``$KVS_VAULT`` or openbao); return their coordinates.
+
+    ``kserve=True`` also starts kube-controller-manager and KServe's manager
+    (devenv/kserve_servers.py)."""
     kind = vaultserver.check_kind(vault or vaultserver.default_kind())
     folder = folder.resolve()
     if (folder / STATE_FILE).exists():
@@ -243,6 +247,13 @@ def up(folder: Path, bins: binaries.Binaries | None = None, vault: str | None = 
         down(folder, quiet=True)
         raise
     _write_kubeconfig(state)
+    if kserve:
+        from devenv import kserve_servers  # it imports this module
+        try:
+            kserve_servers.start(state, folder, bins.kubectl)
+        except BaseException:
+            down(folder, quiet=True)
+            raise
     return state
 
 

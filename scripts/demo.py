@@ -5,11 +5,15 @@ sample credentials (AWS's and Hugging Face's documented examples) into
 OpenBao, creates namespaces team-a and team-b, runs the syncer against them
 and shows what it made. ``DEMO_ONCE=1`` runs one cycle and exits (CI does);
 otherwise the daemon runs until Ctrl-C, and everything is stopped after.
+``KVS_DEMO_KSERVE=1`` also runs KServe (scripts/dev-env up --kserve) and shows
+an InferenceService's predictor pod carrying the synced credentials
+(scripts/demo_kserve.py).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -21,6 +25,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from devenv import servers
+from scripts import demo_kserve
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -38,19 +43,24 @@ def say(msg: str) -> None:
 def main() -> int:
     folder = Path(os.environ.get("DEMO_DIR", ROOT / ".dev-env" / "demo"))
     once = os.environ.get("DEMO_ONCE") == "1"
+    with_kserve = os.environ.get("KVS_DEMO_KSERVE") == "1"
     if (folder / servers.STATE_FILE).exists():
         say(f"stopping the previous demo environment in {folder}")
         servers.down(folder)
-    say("starting OpenBao, etcd and kube-apiserver on loopback")
-    env = servers.up(folder)
+    # A fresh cluster each run: a previous run's etcd data would already hold
+    # team-a and team-b (and KServe's objects), and `up` does not clear it.
+    shutil.rmtree(folder / "etcd-data", ignore_errors=True)
+    say("starting OpenBao, etcd and kube-apiserver on loopback"
+        + (", kube-controller-manager and KServe" if with_kserve else ""))
+    env = servers.up(folder, kserve=with_kserve)
     try:
-        return _demo(env, folder, once)
+        return _demo(env, folder, once, with_kserve)
     finally:
         say("stopping the dev environment")
         servers.down(folder, quiet=True)
 
 
-def _demo(env: servers.Env, folder: Path, once: bool) -> int:
+def _demo(env: servers.Env, folder: Path, once: bool, with_kserve: bool) -> int:
     bao = hvac.Client(url=env.vault_addr, token=env.vault_token)
     for path, values in SAMPLE.items():
         bao.secrets.kv.v2.create_or_update_secret(path, secret=values)
@@ -77,6 +87,8 @@ def _demo(env: servers.Env, folder: Path, once: bool) -> int:
         say("kserve-vault-sync once")
         code = subprocess.call([*syncer, "once", "-c", str(config_path)], env=child_env)
         _show(env)
+        if with_kserve:
+            demo_kserve.show(core.api_client, BIN / "kubectl", env.kubeconfig)
         return code
 
     port = servers.free_port()
@@ -85,6 +97,8 @@ def _demo(env: servers.Env, folder: Path, once: bool) -> int:
                              f"127.0.0.1:{port}"], env=child_env)
     time.sleep(3)
     _show(env)
+    if with_kserve:
+        demo_kserve.show(core.api_client, BIN / "kubectl", env.kubeconfig)
     print(f"""
 Try a rotation (the next cycle, within ~10s, updates every namespace in place):
   VAULT_ADDR={env.vault_addr} VAULT_TOKEN={env.vault_token} \\

@@ -63,16 +63,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 # -- real servers -----------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def devenv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Env]:
-    folder = tmp_path_factory.mktemp("devenv")
+def _session_env(tmp_path_factory: pytest.TempPathFactory, name: str, *, kserve: bool
+                 ) -> Iterator[servers.Env]:
+    folder = tmp_path_factory.mktemp(name)
     try:
         vaultbuild.ensure_aws_plugin()  # so OpenBao registers the AWS engine
-        env = servers.up(folder)
+        env = servers.up(folder, kserve=kserve)
     except Exception as exc:  # noqa: BLE001 - any start-up failure is reported the same way
         if IN_CI:
-            pytest.fail(f"dev environment did not start (CI=true, so this fails): {exc}")
-        pytest.skip(f"dev environment unavailable locally: {exc}")
+            pytest.fail(f"{name} did not start (CI=true, so this fails): {exc}")
+        pytest.skip(f"{name} unavailable locally: {exc}")
     try:
         yield env
     finally:
@@ -81,6 +81,18 @@ def devenv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Env]:
         for log in (folder / "logs").glob("*.log"):
             leaked = _leaks(log.read_text(errors="replace"), server_logs=True)
             assert not leaked, f"seeded secret value(s) {leaked} in {log}"
+
+
+@pytest.fixture(scope="session")
+def devenv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Env]:
+    yield from _session_env(tmp_path_factory, "devenv", kserve=False)
+
+
+@pytest.fixture(scope="session")
+def kserve_devenv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Env]:
+    """A second dev environment that also runs kube-controller-manager and KServe's
+    manager and webhooks (devenv/kserve_servers.py); only tests that ask for it pay."""
+    yield from _session_env(tmp_path_factory, "kserve-devenv", kserve=True)
 
 
 @pytest.fixture(scope="session")

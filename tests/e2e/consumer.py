@@ -105,10 +105,9 @@ def _cached_venv(name: str, requirements: list[str], probe: str) -> Path:
     return python
 
 
-def consumer_python() -> Path:
+def consumer_python(version: str = KSERVE_STORAGE_VERSION) -> Path:
     """The python of a venv holding only `kserve-storage` (KServe's storage initializer)."""
-    return _cached_venv(f"consumer-venv-{KSERVE_STORAGE_VERSION}",
-                        [f"kserve-storage=={KSERVE_STORAGE_VERSION}"],
+    return _cached_venv(f"consumer-venv-{version}", [f"kserve-storage=={version}"],
                         "from kserve_storage import Storage")
 
 
@@ -400,16 +399,19 @@ _DOWNLOAD_SCRIPT = "import sys\nfrom kserve_storage import Storage\n" \
                    "Storage.download(sys.argv[1], sys.argv[2])\n"
 
 
-def download(env: Mapping[str, str], uri: str, *, timeout: float = 120) -> DownloadResult:
+def download(env: Mapping[str, str], uri: str, *, timeout: float = 120,
+             version: str = KSERVE_STORAGE_VERSION) -> DownloadResult:
     """Run `Storage.download(uri, out_dir)` in the consumer venv with only `env`.
 
     The child sees exactly `env` plus PATH, a fresh HOME and the three AWS_*
     guards below (which `env` may override), so nothing from this process -
     proxies, AWS_* credentials, ~/.aws - can make a download pass that the
     real pod would fail. For the storage-config path pass
-    {"STORAGE_CONFIG": json_text}; nothing else is needed.
+    {"STORAGE_CONFIG": json_text}; nothing else is needed. ``version`` picks
+    the kserve-storage release (the KServe-in-the-loop test uses the one that
+    matches the KServe manager it runs).
     """
-    python = consumer_python()
+    python = consumer_python(version)
     with tempfile.TemporaryDirectory(prefix="kvs-consumer-") as work:
         out_dir = Path(work) / "out"
         out_dir.mkdir()

@@ -31,3 +31,20 @@ def test_demo_once(tmp_path: Path, devenv: servers.Env) -> None:
     state = servers.load  # the demo's environment is down again
     with pytest.raises(servers.DevEnvError):
         state(tmp_path / "demo")
+
+
+def test_demo_once_with_kserve(tmp_path: Path, devenv: servers.Env) -> None:
+    """KVS_DEMO_KSERVE=1: the predictor pods KServe makes carry our Secrets, shown redacted."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "KUBE"))},
+           "DEMO_ONCE": "1", "KVS_DEMO_KSERVE": "1", "DEMO_DIR": str(tmp_path / "demo")}
+    result = subprocess.run([sys.executable, "-m", "scripts.demo"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=600, check=False)
+    out = result.stdout + result.stderr
+    print(out)
+    assert result.returncode == 0, out
+    assert "AWS_SECRET_ACCESS_KEY <- Secret s3-secret[AWS_SECRET_ACCESS_KEY] (synced from " \
+           "secret/kserve/team-a/s3@1) = <redacted sha256:" in out
+    assert 'STORAGE_CONFIG <- Secret storage-config[team-a]' in out
+    assert '"secret_access_key": "<redacted sha256:' in out
+    with pytest.raises(servers.DevEnvError):
+        servers.load(tmp_path / "demo")
