@@ -32,10 +32,14 @@ class Rotated:
     content_hash: str
     service_accounts: frozenset[str]
     storage_spec: bool = False  # a storage-config Secret: `storage:` ISVCs use it
+    # The InferenceService annotation naming a storage Secret (inferenceservice-config's
+    # credentials.storageSecretNameAnnotation).
+    storage_annotation: str = "serving.kserve.io/storageSecretName"
 
 
 def _pod_uses(pod: dict[str, Any], rotated: Rotated) -> bool:
-    if pod.get("serviceAccountName") in rotated.service_accounts:
+    # A pod that names no ServiceAccount runs as the namespace's "default".
+    if (pod.get("serviceAccountName") or "default") in rotated.service_accounts:
         return True
     for volume in pod.get("volumes") or []:
         if (volume.get("secret") or {}).get("secretName") == rotated.secret:
@@ -51,7 +55,18 @@ def _pod_uses(pod: dict[str, Any], rotated: Rotated) -> bool:
     return False
 
 
+def owned_by_kserve(obj: dict[str, Any]) -> bool:
+    """A Deployment KServe's controller made for an InferenceService: its template is
+    KServe's to set (a restart annotation there is reverted), so it restarts through
+    the InferenceService, once."""
+    return any(ref.get("kind") == "InferenceService"
+               and str(ref.get("apiVersion", "")).startswith("serving.kserve.io/")
+               for ref in (obj.get("metadata") or {}).get("ownerReferences") or [])
+
+
 def deployment_uses(deployment: dict[str, Any], rotated: Rotated) -> bool:
+    if owned_by_kserve(deployment):
+        return False
     pod = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
     return _pod_uses(pod, rotated)
 
@@ -59,15 +74,15 @@ def deployment_uses(deployment: dict[str, Any], rotated: Rotated) -> bool:
 def isvc_uses(isvc: dict[str, Any], rotated: Rotated) -> bool:
     """An InferenceService's predictor (and transformer/explainer) components."""
     meta_ann = (isvc.get("metadata") or {}).get("annotations") or {}
-    if meta_ann.get("serving.kserve.io/storageSecretName") == rotated.secret:
+    if meta_ann.get(rotated.storage_annotation) == rotated.secret:
         return True
     spec = isvc.get("spec") or {}
     predictor = spec.get("predictor") or {}
     if rotated.storage_spec and ((predictor.get("model") or {}).get("storage")
                                  or predictor.get("storage")):
         return True
-    return any(_pod_uses(spec.get(part) or {}, rotated)
-               for part in ("predictor", "transformer", "explainer"))
+    return any(_pod_uses(spec[part], rotated)
+               for part in ("predictor", "transformer", "explainer") if spec.get(part))
 
 
 def deployment_patch(rotated: Rotated, now: str) -> dict[str, Any]:

@@ -13,6 +13,9 @@ The shapes follow KServe's own code (checked at commit aaac4e294):
 from __future__ import annotations
 
 import json
+import posixpath
+from collections.abc import Mapping
+from typing import Any
 
 from syncer import settings
 from syncer.model import KSERVE_PREFIX
@@ -50,7 +53,8 @@ def s3_annotations(opts: settings.S3Options | None) -> dict[str, str]:
 
 
 def storage_spec_json(opts: settings.S3Options | None, bucket: str | None,
-                      access_key_id: SecretValue, secret_access_key: SecretValue) -> SecretValue:
+                      access_key_id: SecretValue, secret_access_key: SecretValue, *,
+                      ca_mount: str = "/etc/ssl/custom-certs") -> SecretValue:
     """One storage-config entry. Every value is a JSON string: kserve_storage
     copies them into os.environ (a bool raises TypeError) and the webhook
     parses the value as map[string]string (a non-string rejects the pod)."""
@@ -73,7 +77,9 @@ def storage_spec_json(opts: settings.S3Options | None, bucket: str | None,
     if opts.use_anonymous_credential is not None:
         spec["anonymous"] = str(opts.use_anonymous_credential).lower()
     if opts.ca_bundle:
-        spec["ca_bundle"] = opts.ca_bundle
+        # On this path KServe mounts the CA ConfigMap at caBundleVolumeMountPath, not at
+        # the directory of s3-cabundle (that is the ServiceAccount path): point there.
+        spec["ca_bundle"] = posixpath.join(ca_mount, posixpath.basename(opts.ca_bundle))
     if opts.ca_bundle_config_map:
         spec["cabundle_configmap"] = opts.ca_bundle_config_map
     return SecretValue(json.dumps(spec, sort_keys=True, separators=(",", ":")))
@@ -90,3 +96,51 @@ def secret_keys(config: settings.Config, cred: settings.Credential) -> dict[str,
     if cred.type == "gcs":
         return {ks.gcs_credential_file_name: "credentials"}
     return {settings.AZURE_KEYS[logical]: logical for logical in cred.vault.keys}
+
+
+# Our KServeSettings field -> where inferenceservice-config keeps it (section, path).
+CLUSTER_FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "s3_access_key_id_name": ("credentials", ("s3", "s3AccessKeyIDName")),
+    "s3_secret_access_key_name": ("credentials", ("s3", "s3SecretAccessKeyName")),
+    "gcs_credential_file_name": ("credentials", ("gcs", "gcsCredentialFileName")),
+    "storage_spec_secret_name": ("credentials", ("storageSpecSecretName",)),
+    "storage_secret_name_annotation": ("credentials", ("storageSecretNameAnnotation",)),
+    "ca_bundle_mount_path": ("storageInitializer", ("caBundleVolumeMountPath",)),
+}
+CONFIG_MAP = "inferenceservice-config"
+
+
+def cluster_settings(data: Mapping[str, str]) -> dict[str, str]:
+    """The settings an ``inferenceservice-config``'s data holds (JSON per section);
+    a section that is missing or not JSON gives nothing."""
+    out: dict[str, str] = {}
+    for field, (section, path) in CLUSTER_FIELDS.items():
+        try:
+            node: Any = json.loads(data.get(section) or "{}")
+        except ValueError:
+            continue
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, str) and node:
+            out[field] = node
+    return out
+
+
+def effective(config: settings.Config, cluster: Mapping[str, str]
+              ) -> tuple[settings.Config, list[str]]:
+    """The config with what it leaves to the cluster filled in, and a line per setting
+    the config sets differently from the cluster (KServe will use the cluster's)."""
+    given = config.kserve.model_fields_set
+    drift = []
+    for field, value in cluster.items():
+        mine = getattr(config.kserve, field)
+        if field in given and mine != value:
+            section, path = CLUSTER_FIELDS[field]
+            name = settings.KServeSettings.model_fields[field].alias or field
+            drift.append(f"kserve.{name} is {mine!r}, but the cluster's {CONFIG_MAP} "
+                         f"has {section}.{'.'.join(path)} = {value!r}: KServe uses the latter")
+    filled = {f: v for f, v in cluster.items() if f not in given}
+    if not filled:
+        return config, drift
+    kserve = config.kserve.model_copy(update=filled)
+    return config.model_copy(update={"kserve": kserve}), drift

@@ -110,6 +110,9 @@ class Metrics:
         self.prune_refused = Gauge(f"{PREFIX}_prune_refused",
                                    "1 while prune is refused: it would remove more than "
                                    "sync.pruneMaxFraction of what we own.", registry=r)
+        self.kserve_drift = Gauge(f"{PREFIX}_kserve_config_drift",
+                                  "Settings of ours that KServe's inferenceservice-config "
+                                  "contradicts (KServe uses its own).", registry=r)
         self.events_dropped = Counter(f"{PREFIX}_events_dropped",
                                       "Kubernetes Events not sent (rate limit, aggregation "
                                       "budget, or no RBAC for events).", registry=r)
@@ -153,6 +156,7 @@ class Metrics:
         self.failed_entries.set(len({e.credential for e in summary.errors}))
         self.prune_refused.set(1 if summary.prune_refused else 0)
         self.cycle_problems.set(len(summary.problems))
+        self.kserve_drift.set(len(summary.kserve_drift))
 
     def observe_repairs(self, results: list[ObjectResult]) -> None:
         for obj in results:

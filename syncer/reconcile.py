@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
-from syncer import diff, prune, render, scoped, settings
+from syncer import diff, kserve, prune, render, scoped, settings
 from syncer.errors import KubeError, VaultError
 from syncer.memory import NamespaceMemory
 from syncer.model import (
@@ -118,7 +118,27 @@ class _Cycle:
         self.remembered: set[str] = set()
         self.listed: set[str] = set()
 
+    def cluster_kserve(self) -> None:
+        """Fill in what the config leaves to KServe's own inferenceservice-config."""
+        if not self.config.kserve.read_cluster_config:
+            return
+        namespace = self.config.kserve.config_namespace
+        try:
+            found = self.kube.get_config_map(namespace, kserve.CONFIG_MAP)
+        except KubeError as exc:
+            self.summary.warnings.append(
+                f"cannot read {namespace}/{kserve.CONFIG_MAP} ({exc}); using the configured "
+                "and default KServe names")
+            return
+        if found is None:
+            return  # no KServe there (yet): the configured and default names hold
+        self.config, drift = kserve.effective(
+            self.config, kserve.cluster_settings(found.get("data") or {}))
+        self.summary.kserve_drift = drift
+        self.summary.warnings.extend(drift)
+
     def read_and_render(self, vault: VaultPort) -> None:
+        self.cluster_kserve()
         summary, config = self.summary, self.config
         vault_data, summary.vault_reads = read_vault(config, vault, self.only)
         self.namespaces = self.kube.namespaces()
@@ -195,8 +215,7 @@ class _Cycle:
     def rollouts(self) -> None:
         """Phase 3: restart consumers of rotated Secrets (targets with rollout: true)."""
         rollouts = self.state.rollouts
-        rollouts.record(self.rotated, self.rendered,
-                        self.config.kserve.storage_spec_secret_name)
+        rollouts.record(self.rotated, self.rendered, self.config.kserve)
         if rollouts.pending:
             self.summary.objects.extend(rollouts.roll(self.kube, self.now, self.fence))
 

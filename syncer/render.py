@@ -205,6 +205,7 @@ def _render_target(config: settings.Config, cred: settings.Credential, target: s
             desired.held_keys |= frozenset(keys_out)
         else:
             spec = kserve.storage_spec_json(cred.s3, sc.bucket, values["accessKeyId"],
-                                     values["secretAccessKey"])
+                                            values["secretAccessKey"],
+                                            ca_mount=config.kserve.ca_bundle_mount_path)
             for key in keys_out:
                 desired.keys[key] = KeyValue(spec, cred.name, source)

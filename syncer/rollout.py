@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from syncer import consumers, diff, render
+from syncer import consumers, diff, render, settings
 from syncer.errors import KubeError
 from syncer.model import DesiredSecret, Ref
 from syncer.outcome import ObjectResult
@@ -57,7 +57,7 @@ class Rollouts:
         self.pending: dict[Ref, consumers.Rotated] = {}
 
     def record(self, rotated: Iterable[DesiredSecret], rendered: render.Rendered,
-               storage_spec_name: str) -> None:
+               kserve: settings.KServeSettings) -> None:
         """Remember this cycle's rotated Secrets (with rollout on) and who may use them."""
         listing: dict[Ref, set[str]] = defaultdict(set)  # (namespace, Secret) -> accounts
         for sa in rendered.service_accounts.values():
@@ -66,7 +66,9 @@ class Rollouts:
         for desired in rotated:
             self.pending[desired.ref] = consumers.Rotated(
                 desired.namespace, desired.name, diff.data_hash(desired),
-                frozenset(listing[desired.ref]), storage_spec=desired.name == storage_spec_name)
+                frozenset(listing[desired.ref]),
+                storage_spec=desired.name == kserve.storage_spec_secret_name,
+                storage_annotation=kserve.storage_secret_name_annotation)
 
     def roll(self, kube: WorkloadPort, now: str, fence: Fence = open_fence
              ) -> list[ObjectResult]:

@@ -174,7 +174,9 @@ class SyncSettings(Model):
 
 
 class KServeSettings(Model):
-    """Names KServe's ``inferenceservice-config`` may override (credentials section)."""
+    """What KServe's ``inferenceservice-config`` decides. A setting left out here is
+    read from the cluster's ConfigMap each cycle (``readClusterConfig``); one set
+    here that the cluster contradicts is reported as drift."""
 
     s3_access_key_id_name: SecretKeyName = Field("AWS_ACCESS_KEY_ID", alias="s3AccessKeyIDName")
     """Secret key of the S3 access key ID (``credentials.s3.s3AccessKeyIDName``)."""
@@ -184,6 +186,16 @@ class KServeSettings(Model):
     """Secret key of the GCS key file (``credentials.gcs.gcsCredentialFileName``)."""
     storage_spec_secret_name: ObjectName = "storage-config"
     """Name of the storage-spec Secret (``credentials.storageSpecSecretName``)."""
+    storage_secret_name_annotation: str = "serving.kserve.io/storageSecretName"
+    """The InferenceService annotation naming a storage Secret
+    (``credentials.storageSecretNameAnnotation``): rollouts follow it."""
+    ca_bundle_mount_path: str = "/etc/ssl/custom-certs"
+    """Where KServe mounts a CA bundle ConfigMap on the storage-spec path
+    (``storageInitializer.caBundleVolumeMountPath``): ``ca_bundle`` points there."""
+    read_cluster_config: bool = True
+    """Read ``inferenceservice-config`` for the settings above that are not set here."""
+    config_namespace: NamespaceName = "kserve"
+    """Namespace of KServe's ``inferenceservice-config``."""
 
 
 class VaultSource(Model):

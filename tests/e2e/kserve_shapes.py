@@ -52,7 +52,6 @@ class Shapes:
         "client_id": secrets.token_hex(8), "client_secret": seeds.fake("loop-azure-secret"),
         "tenant_id": secrets.token_hex(8), "subscription_id": secrets.token_hex(8)})
     azure_key: str = field(default_factory=lambda: seeds.fake("loop-azure-key"))
-    azure_token: str = field(default_factory=lambda: seeds.fake("loop-azure-token"))
 
     def write(self, bao: hvac.Client) -> None:
         kv = bao.secrets.kv.v2
@@ -62,8 +61,6 @@ class Shapes:
         kv.create_or_update_secret(f"{self.prefix}/gcs", secret={"json": self.gcs})
         kv.create_or_update_secret(f"{self.prefix}/azure-sp", secret=self.azure_sp)
         kv.create_or_update_secret(f"{self.prefix}/azure-key", secret={"key": self.azure_key})
-        kv.create_or_update_secret(f"{self.prefix}/azure-token", secret={
-            "token": self.azure_token, "tenant_id": self.azure_sp["tenant_id"]})
 
     def rotate_s3(self, bao: hvac.Client, key: tuple[str, str]) -> None:
         self.s3_key = key
@@ -100,8 +97,6 @@ def other_credentials(shapes: Shapes, ns: str) -> list[dict[str, Any]]:
                                   "tenantId": "tenant_id", "subscriptionId": "subscription_id"},
             "azure-sp", "azure-sp"),
         one("azure-key", "azure", {"storageAccessKey": "key"}, "azure-key", "azure-key"),
-        one("azure-token", "azure", {"accessToken": "token", "tenantId": "tenant_id"},
-            "azure-token", "azure-token"),
     ]
 
 
@@ -124,5 +119,4 @@ def predictors(s3: MotoS3) -> dict[str, dict[str, Any]]:
         "gcs": sa_model("gcs-sa", GCS_URI),
         "azure-sp": sa_model("azure-sp", AZURE_URI),
         "azure-key": sa_model("azure-key", AZURE_URI),
-        "azure-token": sa_model("azure-token", AZURE_URI),
     }

@@ -6,8 +6,8 @@ mountSecretCredential). So while the syncer prunes a credential, the entry in
 the ServiceAccount must go before the Secret does, or a Pod created in between
 (a scale-up, a node drain) fails admission.
 
-Prune acts on every namespace the syncer manages objects in, so a prune test
-also cleans up what earlier tests in the session left; no test reuses those.
+Each test is its own installation (sync.instance), so a prune here touches only
+what this test wrote.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from kubernetes import client as k8s
 
 from tests.e2e.conftest import Sync
 from tests.e2e.consumer import MotoS3
-from tests.e2e.kserve_cluster import KServeCluster
+from tests.e2e.kserve_cluster import KServeCluster, audit_offset
 from tests.e2e.kserve_shapes import Shapes, other_credentials, predictors, s3_credential
-from tests.e2e.test_kserve_loop_rotation import audit_offset
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -65,13 +64,10 @@ def test_kserve_rejects_a_pod_whose_service_account_lists_a_missing_secret(
     assert 'secrets \\"no-such-secret\\" not found' in str(refused.value.body)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "syncer/reconcile.py prunes Secrets and ServiceAccount entries in one concurrent batch, "
-    "Secrets first in list order: the Secret is deleted while the ServiceAccount still lists "
-    "it. With sync.concurrency 1 (used here so the order is deterministic) that is always so; "
-    "with more workers it is a race. Being fixed in syncer/."))
+@pytest.mark.parametrize("concurrency", [1, 8])
 def test_a_pod_created_while_we_prune_is_never_rejected(
-        cluster: KServeCluster, kbao: hvac.Client, sync: Sync, moto: MotoS3, kns: str) -> None:
+        cluster: KServeCluster, kbao: hvac.Client, sync: Sync, moto: MotoS3, kns: str,
+        concurrency: int) -> None:
     shapes = Shapes(f"loop/prune-{kns}", moto.initial_key)
     shapes.write(kbao)
     # The user's own ServiceAccount: prune removes our entry from it, not the object.
@@ -94,7 +90,8 @@ def test_a_pod_created_while_we_prune_is_never_rejected(
     worker = threading.Thread(target=create_pods, daemon=True)
     worker.start()
     try:
-        sync(keep, sync={"prune": True, "concurrency": 1})
+        # One entry deleted on purpose: the prune guard lets it through.
+        sync(keep, sync={"prune": True, "concurrency": concurrency})
     finally:
         stop.set()
         worker.join(timeout=30)

@@ -123,13 +123,10 @@ def test_rotation_reaches_pods_only_through_a_restart(
         assert result.ok is name.endswith("(restarted)"), f"{name}: {result.output[-500:]}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "An InferenceService without serviceAccountName runs as the namespace's `default` "
-    "ServiceAccount, but syncer/rollout.py matches only an explicit serviceAccountName "
-    "(in the ISVC's predictor or the Deployment's pod template, which KServe leaves empty), "
-    "so a rotation of a Secret listed in `default` restarts nothing."))
 def test_rollout_restarts_an_isvc_on_the_default_service_account(
         cluster: KServeCluster, kbao: hvac.Client, sync: Sync, moto: MotoS3, kns: str) -> None:
+    """An InferenceService without serviceAccountName runs as `default`: a rotation of
+    a Secret listed there restarts it."""
     shapes = Shapes(f"loop/default-sa-{kns}", moto.initial_key)
     shapes.write(kbao)
     config = [s3_credential(shapes, moto, kns, rollout=True, service_account="default")]
@@ -148,14 +145,10 @@ def test_rollout_restarts_an_isvc_on_the_default_service_account(
     assert pods > 1, "no new Pod after the rotation"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "syncer/reconcile.py rolls a KServe-owned Deployment directly as well as its "
-    "InferenceService. KServe's controller reverts a pod-template annotation on a Deployment "
-    "it owns, so when the ISVC's restart is deferred (rate limit) or fails, the Deployment's "
-    "restart is undone after the deployment controller already made a ReplicaSet for it. "
-    "It should restart such a Deployment only through its owner."))
 def test_a_kserve_owned_deployment_is_restarted_only_through_its_isvc(
         cluster: KServeCluster, kbao: hvac.Client, sync: Sync, moto: MotoS3, kns: str) -> None:
+    """KServe reverts a restart annotation on a Deployment it owns: the syncer restarts
+    it through the InferenceService only, even when that restart is deferred."""
     shapes = Shapes(f"loop/owner-{kns}", moto.initial_key)
     shapes.write(kbao)
     config = [s3_credential(shapes, moto, kns, rollout=True)]

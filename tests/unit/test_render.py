@@ -315,3 +315,42 @@ def test_selector_matching_nothing_fails_the_entry_when_prune_is_on() -> None:
     [error] = out.errors
     assert error.credential == "s3" and error.reason.endswith("; prune is held")
     assert "matches no namespace {'servng': 'true'}" in error.reason
+
+
+CLUSTER_CONFIG = {
+    "credentials": json.dumps({"storageSpecSecretName": "team-storage",
+                               "storageSecretNameAnnotation": "example.com/storage",
+                               "s3": {"s3AccessKeyIDName": "awsAccessKeyID",
+                                      "s3SecretAccessKeyName": "awsSecretAccessKey"},
+                               "gcs": {"gcsCredentialFileName": ""}}),
+    "storageInitializer": json.dumps({"caBundleVolumeMountPath": "/etc/kserve-ca"}),
+    "ingress": "not json at all",
+}
+
+
+def test_cluster_kserve_config_fills_what_the_config_leaves_out() -> None:
+    config = parse(one_s3(s3="{caBundle: /etc/ssl/minio/ca.crt, caBundleConfigMap: ca}",
+                          kserve="kserve: {s3AccessKeyIDName: MY_KEY_ID}",
+                          target="{namespaces: [a], storageConfig: {key: k}}"))
+    cluster = kserve.cluster_settings(CLUSTER_CONFIG)
+    assert cluster == {"s3_access_key_id_name": "awsAccessKeyID",
+                       "s3_secret_access_key_name": "awsSecretAccessKey",
+                       "storage_spec_secret_name": "team-storage",
+                       "storage_secret_name_annotation": "example.com/storage",
+                       "ca_bundle_mount_path": "/etc/kserve-ca"}  # empty gcs name: ignored
+    merged, drift = kserve.effective(config, cluster)
+    assert merged.kserve.s3_access_key_id_name == "MY_KEY_ID"  # ours is kept ...
+    assert drift == ["kserve.s3AccessKeyIDName is 'MY_KEY_ID', but the cluster's "
+                     "inferenceservice-config has credentials.s3.s3AccessKeyIDName = "
+                     "'awsAccessKeyID': KServe uses the latter"]  # ... and reported
+    assert merged.kserve.s3_secret_access_key_name == "awsSecretAccessKey"
+    assert merged.kserve.storage_spec_secret_name == "team-storage"
+    out = render.render(merged, namespaces=namespaces("a"), vault={
+        ("secret", "p/s3", 2, None): vault_data("p/s3", ak="AKIA0002",
+                                                sk=seeds.fake("cluster-sk"))})
+    [(ref, secret)] = out.secrets.items()
+    assert ref == ("a", "team-storage")
+    spec = json.loads(secret.keys["k"].value.reveal())
+    # On the storage-spec path KServe mounts the CA where its config says.
+    assert spec["ca_bundle"] == "/etc/kserve-ca/ca.crt"
+    assert spec["cabundle_configmap"] == "ca"

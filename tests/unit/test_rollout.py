@@ -136,3 +136,26 @@ def test_a_failed_restart_stays_pending() -> None:
     kube.fail.clear()
     assert [r.outcome for r in state.roll(kube, "t")] == ["rolled"]
     assert not state.pending
+
+
+def test_a_pod_without_a_service_account_runs_as_default() -> None:
+    on_default = consumers.Rotated("ns", "s3-secret", "h", frozenset({"default"}))
+    assert consumers.deployment_uses(deployment({}), on_default)
+    assert consumers.isvc_uses(isvc({"model": {"storageUri": "s3://b/m"}}), on_default)
+    assert not consumers.isvc_uses(isvc({"serviceAccountName": "other"}), on_default)
+
+
+def test_a_deployment_kserve_owns_restarts_through_its_isvc_only() -> None:
+    owned = deployment({"serviceAccountName": "s3-sa"})
+    owned["metadata"]["ownerReferences"] = [{"kind": "InferenceService", "name": "m",
+                                             "apiVersion": "serving.kserve.io/v1beta1"}]
+    assert not consumers.deployment_uses(owned, ROTATED)
+    assert consumers.deployment_uses(deployment({"serviceAccountName": "s3-sa"}), ROTATED)
+
+
+def test_the_storage_secret_annotation_name_follows_kserve() -> None:
+    renamed = consumers.Rotated("ns", "s3-secret", "h", frozenset(),
+                                storage_annotation="example.com/storage-secret")
+    assert consumers.isvc_uses(isvc({}, {"example.com/storage-secret": "s3-secret"}), renamed)
+    assert not consumers.isvc_uses(isvc({}, {"serving.kserve.io/storageSecretName":
+                                             "s3-secret"}), renamed)
