@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: venv lint test test-fast demo build-controlplane clean
+.PHONY: venv lint test test-fast demo controlplane test-tools build-controlplane clean
 
 # The venv is rebuilt only when pyproject.toml changes.
 venv: $(VENV)/.installed
@@ -23,17 +23,27 @@ lint: venv
 
 # Build (or find in ~/.cache) kube-apiserver and etcd before pytest starts,
 # so a first build prints its own progress instead of sitting inside a test.
-build-controlplane: venv
+# This is all the demo needs.
+controlplane: venv
 	$(BIN)/python -m devenv build
-	$(BIN)/python -m devenv tools
 
-test: lint build-controlplane
+# Test-only tools, each cached under ~/.cache/kserve-vault-sync: promtool
+# (Debian's package), helm and the prometheus-operator CRDs (Go module proxy),
+# docker-compose, and for the image tests podman + runc + mmdebstrap (Debian)
+# and a base image assembled from Debian packages.
+test-tools: venv
+	$(BIN)/python -m devenv tools
+	$(BIN)/python -m devenv image-tools
+
+build-controlplane: controlplane test-tools  # the old name: everything `make test` needs
+
+test: lint controlplane test-tools
 	$(BIN)/python -m pytest -ra --durations=15
 
 test-fast: venv
 	$(BIN)/python -m pytest -ra tests/unit
 
-demo: venv build-controlplane
+demo: venv controlplane
 	$(BIN)/python -m scripts.demo
 
 clean:
