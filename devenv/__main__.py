@@ -5,6 +5,7 @@
     scripts/dev-env env --dir D     print the exports again
     scripts/dev-env build           find or build the binaries only
     scripts/dev-env tools           find or build promtool, helm, CRDs, docker-compose
+    scripts/dev-env image-tools     install podman, runc, mmdebstrap; assemble the base image
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from devenv import binaries, servers, tools
+from devenv import binaries, containers, servers, tools
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--dir", required=True, type=Path, help="state and log folder")
     sub.add_parser("build", help="find or build kube-apiserver and etcd")
     sub.add_parser("tools", help="find or build the test tools (promtool, helm, ...)")
+    sub.add_parser("image-tools", help="install podman, runc, mmdebstrap; build the base image")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
@@ -34,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"kubectl: {found.kubectl}\n(from {found.source})")
         elif args.command == "tools":
             print("\n".join(f"{name}: {path}" for name, path in tools.ensure_all().items()))
+        elif args.command == "image-tools":
+            t0 = time.monotonic()
+            containers.ensure_tools()
+            print(f"base image: {containers.base_image(containers.Podman())} "
+                  f"(ready in {time.monotonic() - t0:.1f}s)")
         elif args.command == "up":
             t0 = time.monotonic()
             env = servers.up(args.dir)
