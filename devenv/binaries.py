@@ -1,6 +1,6 @@
 """Find or build the control-plane binaries (kube-apiserver, etcd, kubectl).
 
-First found wins, as DESIGN.md §7 says:
+First found wins:
 
 1. ``$KUBEBUILDER_ASSETS`` - envtest's convention, a folder holding
    ``kube-apiserver``, ``etcd`` and ``kubectl``.

@@ -1,4 +1,4 @@
-"""Core sync against the real OpenBao and kube-apiserver (DESIGN.md §4)."""
+"""Core sync against the real OpenBao and kube-apiserver (the reconcile rules in README.md)."""
 
 from __future__ import annotations
 
