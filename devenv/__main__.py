@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -37,10 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "tools":
             print("\n".join(f"{name}: {path}" for name, path in tools.ensure_all().items()))
         elif args.command == "image-tools":
-            t0 = time.monotonic()
-            containers.ensure_tools()
-            print(f"base image: {containers.base_image(containers.Podman())} "
-                  f"(ready in {time.monotonic() - t0:.1f}s)")
+            return _image_tools()
         elif args.command == "up":
             t0 = time.monotonic()
             env = servers.up(args.dir)
@@ -54,6 +52,22 @@ def main(argv: list[str] | None = None) -> int:
     except (servers.DevEnvError, RuntimeError) as exc:
         print(f"dev-env: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _image_tools() -> int:
+    """podman, runc, mmdebstrap and the base image. Outside CI a machine that cannot
+    have them (no apt-get, not root) only loses the image tests, which then skip."""
+    t0 = time.monotonic()
+    try:
+        containers.ensure_tools()
+        print(f"base image: {containers.base_image(containers.Podman())} "
+              f"(ready in {time.monotonic() - t0:.1f}s)")
+    except (containers.ContainerError, RuntimeError) as exc:
+        print(f"dev-env: container tools unavailable: {exc}", file=sys.stderr)
+        if os.environ.get("CI", "").lower() == "true":
+            return 1
+        print("dev-env: not in CI, so carrying on; the image tests will skip", file=sys.stderr)
     return 0
 
 

@@ -90,7 +90,11 @@ def test_ctrl_c_leaves_nothing_running(tmp_path: Path, devenv: servers.Env) -> N
     demo, state = _start_daemon_demo(folder, log)
     try:
         demo.send_signal(signal.SIGINT)
-        code = demo.wait(timeout=90)
+        start = time.monotonic()
+        # A bound, not a timing check: `down` gives each of the four processes up to
+        # 15 s to stop, and a loaded machine can make kube-apiserver use all of it.
+        code = demo.wait(timeout=300)
+        print(f"the demo stopped {time.monotonic() - start:.1f}s after SIGINT")
     finally:
         stop(demo)
         servers.down(folder, quiet=True)
