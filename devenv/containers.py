@@ -87,7 +87,9 @@ class Podman:
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or containers_dir()
-        runroot = Path(tempfile.gettempdir()) / f"kvs-podman-{os.geteuid()}"
+        # One run folder per store: two stores must never share locks and mount state.
+        tag = hashlib.sha256(str(self.root).encode()).hexdigest()[:8]
+        runroot = Path(tempfile.gettempdir()) / f"kvs-podman-{os.geteuid()}-{tag}"
         self.argv = ["podman", "--root", str(self.root / "storage"), "--runroot", str(runroot),
                      "--runtime", "runc", "--cgroup-manager=cgroupfs",
                      "--events-backend=file", "--storage-driver", "overlay"]
