@@ -46,7 +46,10 @@ def main() -> int:
     folder = Path(os.environ.get("DEMO_DIR", ROOT / ".dev-env" / "demo")).resolve()
     once = os.environ.get("DEMO_ONCE") == "1"
     _fresh_folder(folder)
-    # SIGTERM (a closed terminal, `kill`) ends the demo like Ctrl-C: through the finally below.
+    # Ctrl-C and SIGTERM (a closed terminal, `kill`) end the demo through the finally
+    # below. Set both explicitly: a demo started from a background job inherits
+    # SIGINT ignored, and Python then installs no KeyboardInterrupt handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         say("starting OpenBao, etcd and kube-apiserver on loopback")
