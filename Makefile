@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: venv lint test test-fast demo build-controlplane build-vault clean
+.PHONY: venv lint test test-fast demo controlplane kserve test-tools build-vault build-controlplane clean
 
 # The venv is rebuilt only when pyproject.toml changes.
 venv: $(VENV)/.installed
@@ -21,12 +21,24 @@ lint: venv
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Build (or find in ~/.cache) kube-apiserver, etcd, kube-controller-manager and
-# KServe's manager before pytest starts, so a first build prints its own
-# progress instead of sitting inside a test.
-build-controlplane: venv
+# Build (or find in ~/.cache) kube-apiserver and etcd before pytest starts,
+# so a first build prints its own progress instead of sitting inside a test.
+# This is all the demo needs.
+controlplane: venv
+	$(BIN)/python -m devenv build
+
+# kube-controller-manager and KServe's manager (the KServe-in-the-loop tests and
+# KVS_DEMO_KSERVE=1 make demo), cached the same way.
+kserve: venv
 	$(BIN)/python -m devenv build --kserve
+
+# Test-only tools, each cached under ~/.cache/kserve-vault-sync: promtool
+# (Debian's package), helm and the prometheus-operator CRDs (Go module proxy),
+# docker-compose, and for the image tests podman + runc + mmdebstrap (Debian)
+# and a base image assembled from Debian packages.
+test-tools: venv
 	$(BIN)/python -m devenv tools
+	$(BIN)/python -m devenv image-tools
 
 # HashiCorp Vault and its AWS engine as an OpenBao plugin (test dependencies only;
 # the Vault-facing tests run on both servers). Cached like the control plane;
@@ -34,13 +46,15 @@ build-controlplane: venv
 build-vault: venv
 	$(BIN)/python -m devenv build-vault
 
-test: lint build-controlplane build-vault
+build-controlplane: controlplane kserve test-tools  # the old name
+
+test: lint controlplane kserve build-vault test-tools
 	$(BIN)/python -m pytest -ra --durations=15
 
 test-fast: venv
 	$(BIN)/python -m pytest -ra tests/unit
 
-demo: venv build-controlplane
+demo: venv controlplane
 	$(BIN)/python -m scripts.demo
 
 clean:

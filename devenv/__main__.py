@@ -11,16 +11,18 @@
     scripts/dev-env tools           find or build promtool, helm, CRDs, docker-compose
     scripts/dev-env build-vault     find or build HashiCorp Vault and its AWS engine
                                     as an OpenBao plugin
+    scripts/dev-env image-tools     install podman, runc, mmdebstrap; assemble the base image
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
-from devenv import binaries, kserve, servers, tools, vaultbuild, vaultserver
+from devenv import binaries, containers, kserve, servers, tools, vaultbuild, vaultserver
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("tools", help="find or build the test tools (promtool, helm, ...)")
     sub.add_parser("build-vault", help="find or build HashiCorp Vault and the AWS engine "
                                        "plugin for OpenBao")
+    sub.add_parser("image-tools", help="install podman, runc, mmdebstrap; build the base image")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
@@ -58,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(f"{name}: {path}" for name, path in tools.ensure_all().items()))
         elif args.command == "build-vault":
             print("\n".join(f"{name}: {path}" for name, path in vaultbuild.ensure_all().items()))
+        elif args.command == "image-tools":
+            return _image_tools()
         elif args.command == "up":
             t0 = time.monotonic()
             env = servers.up(args.dir, vault=args.vault, kserve=args.kserve)
@@ -71,6 +76,22 @@ def main(argv: list[str] | None = None) -> int:
     except (servers.DevEnvError, RuntimeError, ValueError) as exc:
         print(f"dev-env: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _image_tools() -> int:
+    """podman, runc, mmdebstrap and the base image. Outside CI a machine that cannot
+    have them (no apt-get, not root) only loses the image tests, which then skip."""
+    t0 = time.monotonic()
+    try:
+        containers.ensure_tools()
+        print(f"base image: {containers.base_image(containers.Podman())} "
+              f"(ready in {time.monotonic() - t0:.1f}s)")
+    except (containers.ContainerError, RuntimeError) as exc:
+        print(f"dev-env: container tools unavailable: {exc}", file=sys.stderr)
+        if os.environ.get("CI", "").lower() == "true":
+            return 1
+        print("dev-env: not in CI, so carrying on; the image tests will skip", file=sys.stderr)
     return 0
 
 

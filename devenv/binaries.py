@@ -1,7 +1,7 @@
 """Find or build the control-plane binaries (kube-apiserver, etcd, kubectl,
 and kube-controller-manager for the KServe dev environment).
 
-First found wins, as DESIGN.md §7 says:
+First found wins:
 
 1. ``$KUBEBUILDER_ASSETS`` - envtest's convention, a folder holding
    ``kube-apiserver``, ``etcd`` and ``kubectl``.

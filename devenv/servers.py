@@ -29,6 +29,7 @@ from pathlib import Path
 from devenv import binaries, pki, vaultserver
 
 STATE_FILE = "state.json"
+STOPPED_FILE = "state.stopped.json"  # what `down` leaves behind
 READY_TIMEOUT = float(os.environ.get("KVS_DEVENV_READY_TIMEOUT", "90"))
 
 AUDIT_POLICY = """\
@@ -166,6 +167,12 @@ def _stop_pid(pid: int, argv0: str) -> None:
         os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
+
+
+def adopt(folder: Path, name: str, proc: subprocess.Popen[bytes]) -> None:
+    """Record a process the caller started (the demo's syncer) so that ``down``
+    stops it with the servers, even from a later run after this one was killed."""
+    _record(load(folder.resolve()), name, proc)
 
 
 def stop_server(folder: Path, name: str) -> None:
@@ -368,5 +375,5 @@ def down(folder: Path, quiet: bool = False) -> list[int]:
         stopped.append(pid)
         if not quiet:
             _log(f"stopped {name} (pid {pid})")
-    path.rename(folder / "state.stopped.json")
+    path.rename(folder / STOPPED_FILE)
     return stopped

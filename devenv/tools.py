@@ -3,13 +3,19 @@
 Everything lands in ``~/.cache/kserve-vault-sync/tools/`` (``$XDG_CACHE_HOME``
 honoured), never in the repo, and is built once per pinned version:
 
-* ``promtool`` and ``helm`` - ``go install <pkg>@<version>`` from the Go module
-  proxy; should a pinned version's go.mod gain replace directives (``go install``
-  then refuses), a wrapper module requiring it is built instead.
+* ``promtool`` - out of Debian's ``prometheus`` package (a 19 MB download,
+  seconds), or where apt-get cannot be used, built like helm.
+* ``helm`` - no package registry we can use ships a Linux helm binary (Debian
+  has no helm package; PyPI and npm have none that carries the binary), so it
+  is ``go install <pkg>@<version>`` from the Go module proxy; should a pinned
+  version's go.mod gain replace directives (``go install`` then refuses), a
+  wrapper module requiring it is built instead.
 * the Prometheus Operator CRDs for ServiceMonitor and PrometheusRule - copied out
   of the operator's module as ``go mod download`` unpacks it.
 * ``docker-compose`` - from PATH, a ``docker compose`` v2 plugin, or Debian's
   package. Its ``config`` command needs no Docker engine.
+
+None of these is needed by the demo: ``make demo`` builds only the control plane.
 
 An fcntl lock per tool keeps two processes from building the same one at once.
 """
@@ -28,6 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from devenv import debian
 from devenv.binaries import _log, run_logged
 
 # The pins. Prometheus' Go module numbers 3.Y.Z as v0.3YY.Z.
@@ -130,7 +137,20 @@ def go_tool(tool: GoTool) -> Path:
 
 
 def promtool() -> Path:
-    return go_tool(PROMTOOL)
+    """Debian's promtool when apt-get can fetch it, else a build from the Go proxy."""
+    target = tools_dir() / "promtool" / "debian" / "promtool"
+    if target.exists():
+        return target
+    reason = debian.usable()
+    if reason:
+        _log(f"promtool from Debian unavailable ({reason}); building it instead")
+        return go_tool(PROMTOOL)
+    with _locked("promtool-debian"):  # not "promtool": a Go build of it may be running
+        if not target.exists():
+            _log("taking promtool out of Debian's prometheus package (not installing it)")
+            version = debian.extract("prometheus", "usr/bin/promtool", target)
+            (target.parent / "VERSION").write_text(f"prometheus {version} (Debian)\n")
+    return target
 
 
 def helm() -> Path:
@@ -194,22 +214,16 @@ def docker_compose() -> Path | None:
     found = _compose_on_machine()
     if found is not None:
         return found
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        _log("docker-compose not found and cannot be installed: "
-             "needs Debian's apt-get run as root (or put docker-compose on PATH)")
-        return None
-    with _locked("docker-compose"), tempfile.TemporaryDirectory() as tmp:
+    with _locked("docker-compose"):
         found = _compose_on_machine()
         if found is not None:
             return found
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "docker-compose"]
         try:
-            run_logged(install, Path(tmp), "apt-get install docker-compose", env)
-        except RuntimeError:
-            _log("retrying after apt-get update")
-            run_logged(["apt-get", "update", "-qq"], Path(tmp), "apt-get update", env)
-            run_logged(install, Path(tmp), "apt-get install docker-compose", env)
+            debian.install(["docker-compose"])
+        except (debian.DebianError, RuntimeError) as exc:
+            _log(f"docker-compose not found and not installable: {exc} "
+                 "(or put docker-compose on PATH)")
+            return None
         found = _compose_on_machine()
     if found is None:
         _log("apt-get installed docker-compose but `docker-compose version` fails")

@@ -9,11 +9,25 @@ import json
 import secrets
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
-# The seed pattern's documented example credentials (../shared/examples/seed-pattern.yaml).
-AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
-AWS_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-HF_TOKEN = "hf_aBcDeFgHiJkLmNoPqRsTuVwXyZ"
+import yaml
+
+SEED_PATTERN = Path(__file__).resolve().parent / "fixtures" / "seed-pattern.yaml"
+
+
+def _seed_values() -> dict[str, str]:
+    """The seed pattern's documented example credentials, as its Secrets hold them."""
+    values: dict[str, str] = {}
+    for doc in yaml.safe_load_all(SEED_PATTERN.read_text()):
+        values.update(doc.get("stringData") or {})
+    return values
+
+
+_SEED = _seed_values()
+AWS_ACCESS_KEY_ID = _SEED["AWS_ACCESS_KEY_ID"]
+AWS_SECRET_ACCESS_KEY = _SEED["AWS_SECRET_ACCESS_KEY"]
+HF_TOKEN = _SEED["HF_TOKEN"]
 
 _lock = threading.Lock()
 _seeded: dict[str, str] = {

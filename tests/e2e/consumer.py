@@ -1,6 +1,6 @@
 """KServe's own storage initializer as a test consumer of our credentials.
 
-Why: the syncer's output contract (DESIGN.md §1) is "what KServe reads". The
+Why: the syncer's output contract (docs/kserve-contract.md) is "what KServe reads". The
 strongest proof is to run KServe's real download code (PyPI `kserve-storage`,
 `Storage.download(uri, out_dir)`) against a real S3 API (`moto[server]` on
 loopback, with IAM enforced) using exactly the env KServe's controller builds

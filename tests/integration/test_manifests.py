@@ -1,11 +1,15 @@
-"""The shipped manifests, chart, alerts, dashboard and container files are valid:
-promtool tests the alerts; kustomize and Helm output passes a server-side dry
-run on the real kube-apiserver (ServiceMonitor and PrometheusRule against the
-prometheus-operator CRD schemas); the shipped RBAC is enough to sync."""
+"""The shipped manifests, alerts, runbooks, dashboard and compose file are
+valid: promtool tests the alerts, each alert links a runbook in the repo, and
+kustomize output (the base, the monitoring and rollout components, the
+namespaced overlay) passes a server-side dry run on the real kube-apiserver
+(ServiceMonitor and PrometheusRule against the prometheus-operator CRD
+schemas); the shipped RBAC is enough to sync. The Helm chart is in
+test_chart.py, the Dockerfile and image in test_image.py."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -27,6 +31,11 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 KUBECTL = Path(sys.executable).parent / "kubectl"
 RULES = ROOT / "manifests" / "prometheus" / "rules.yaml"
+RULE_COPIES = {"chart": ROOT / "charts/kserve-vault-sync/files/rules.yaml",
+               "kustomize": ROOT / "manifests/components/monitoring/prometheusrule.yaml"}
+ALERTS = {"KServeVaultSyncFailing", "KServeVaultSyncStale", "KServeVaultSyncTokenExpiring",
+          "KServeVaultSyncConflicts", "KServeVaultSyncDown", "KServeVaultSyncNoLeader"}
+RUNBOOK_SECTIONS = ("## Meaning", "## Impact", "## Diagnosis", "## Fix")
 
 
 def run(*args: str | Path, stdin: str | None = None, check: bool = True
@@ -55,22 +64,49 @@ def dry_run(devenv: servers.Env, manifest: str, namespace: str) -> str:
                "-n", namespace, "-f", "-", stdin=manifest).stdout
 
 
+def _rules() -> list[dict[str, object]]:
+    return [r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
+
+
 class TestAlerts:
     def test_rules_are_identical_everywhere(self) -> None:
-        rules = yaml.safe_load(RULES.read_text())
-        rule_cr = yaml.safe_load((ROOT / "manifests/base/prometheusrule.yaml").read_text())
-        chart = yaml.safe_load((ROOT / "charts/kserve-vault-sync/files/rules.yaml").read_text())
-        assert rule_cr["spec"] == rules == chart
-        names = {r["alert"] for g in rules["groups"] for r in g["rules"]}
-        assert names == {"KServeVaultSyncFailing", "KServeVaultSyncStale",
-                         "KServeVaultSyncTokenExpiring", "KServeVaultSyncConflicts",
-                         "KServeVaultSyncDown"}
+        """One set of alerts: the chart's copy byte for byte, the kustomize
+        PrometheusRule's spec in content."""
+        assert RULE_COPIES["chart"].read_text() == RULES.read_text(), (
+            f"copy {RULES.relative_to(ROOT)} to {RULE_COPIES['chart'].relative_to(ROOT)}")
+        rule_cr = yaml.safe_load(RULE_COPIES["kustomize"].read_text())
+        assert rule_cr["spec"] == yaml.safe_load(RULES.read_text()), (
+            f"{RULE_COPIES['kustomize'].relative_to(ROOT)} spec differs from "
+            f"{RULES.relative_to(ROOT)}")
+        assert {r["alert"] for r in _rules()} == ALERTS
+
+    def test_every_alert_links_its_runbook_in_the_repo(self) -> None:
+        for rule in _rules():
+            url = rule["annotations"]["runbook_url"]  # type: ignore[index]
+            assert url.endswith(f"/docs/runbooks/{rule['alert']}.md"), url
+            runbook = ROOT / "docs" / "runbooks" / f"{rule['alert']}.md"
+            text = runbook.read_text()
+            assert text.startswith(f"# {rule['alert']}\n"), runbook
+            missing = [h for h in RUNBOOK_SECTIONS if h not in text]
+            assert not missing, f"{runbook.name} lacks {missing}"
+        listed = {p.stem for p in (ROOT / "docs" / "runbooks").glob("*.md")} - {"README"}
+        assert listed == ALERTS, "one runbook per alert, no orphans"
+
+    def test_no_alert_depends_on_a_job_name(self) -> None:
+        """The job is the Service's name, which follows the Helm release name."""
+        for rule in _rules():
+            assert not re.search(r"\bjob\s*=~?", str(rule["expr"])), rule["alert"]
 
     def test_promtool_check_and_unit_tests(self) -> None:
         promtool = tools.promtool()
         run(promtool, "check", "rules", RULES)
-        out = run(promtool, "test", "rules", RULES.parent / "rules.test.yaml")
+        tests = RULES.parent / "rules.test.yaml"
+        out = run(promtool, "test", "rules", tests)
         assert "SUCCESS" in out.stdout + out.stderr
+        # Each alert is seen firing in at least one unit test, not only staying quiet.
+        fired = {t["alertname"] for case in yaml.safe_load(tests.read_text())["tests"]
+                 for t in case.get("alert_rule_test", []) if t["exp_alerts"]}
+        assert fired == ALERTS
 
     def test_alerts_and_dashboard_use_only_exported_metrics(self) -> None:
         exported = {m.name for m in Metrics().registry.collect()}
@@ -79,53 +115,104 @@ class TestAlerts:
             f"{n}_{s}" for n in exported for s in ("bucket", "sum", "count")}
         dashboard = json.loads((ROOT / "manifests/grafana/dashboard.json").read_text())
         exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
-        exprs += [r["expr"] for g in yaml.safe_load(RULES.read_text())["groups"]
-                  for r in g["rules"]]
+        exprs += [str(r["expr"]) for r in _rules()]
         used = {m for e in exprs for m in re.findall(r"kserve_vault_sync_\w+", e)}
         assert used and used <= known, used - known
 
 
-class TestKubernetesManifests:
-    def test_kustomize_base_server_side_dry_run(self, devenv: servers.Env, crds: None,
-                                                core: k8s.CoreV1Api) -> None:
+BASE_KINDS = ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
+              "RoleBinding", "ConfigMap", "Deployment", "Service", "PodDisruptionBudget"]
+
+
+def kustomize(tmp_path: Path, resource: str, *components: str) -> list[dict[str, object]]:
+    """Build an overlay of ours the way a user would: a kustomization of their own."""
+    here = tmp_path / "overlay"
+    here.mkdir(exist_ok=True)
+    rel = os.path.relpath(ROOT / "manifests", here)
+    (here / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": [f"{rel}/{resource}"],
+        "components": [f"{rel}/components/{c}" for c in components]}))
+    return [d for d in yaml.safe_load_all(run(KUBECTL, "kustomize", here).stdout) if d]
+
+
+def _rules_of(docs: list[dict[str, object]], kind: str, name: str) -> list[dict[str, object]]:
+    found = next(d for d in docs if d["kind"] == kind
+                 and d["metadata"]["name"] == name)  # type: ignore[index]
+    return found["rules"]  # type: ignore[return-value]
+
+
+class TestKustomize:
+    def test_base_needs_no_crds_and_passes_a_dry_run(self, devenv: servers.Env,
+                                                      core: k8s.CoreV1Api) -> None:
         rendered = run(KUBECTL, "kustomize", ROOT / "manifests/base").stdout
-        kinds = sorted(d["kind"] for d in yaml.safe_load_all(rendered) if d)
-        assert kinds == sorted(["Namespace", "ServiceAccount", "ClusterRole",
-                                "ClusterRoleBinding", "Role", "RoleBinding", "ConfigMap",
-                                "Deployment", "Service", "PodDisruptionBudget",
-                                "ServiceMonitor", "PrometheusRule"])
+        docs = [d for d in yaml.safe_load_all(rendered) if d]
+        assert sorted(d["kind"] for d in docs) == sorted(BASE_KINDS)
+        # Least privilege by default: no rollout rights unless the component is added.
+        groups = {g for r in _rules_of(docs, "ClusterRole", "kserve-vault-sync")
+                  for g in r["apiGroups"]}  # type: ignore[attr-defined]
+        assert groups == {""}
+        service = next(d for d in docs if d["kind"] == "Service")
+        assert service["metadata"]["labels"]["app.kubernetes.io/part-of"] == "kserve-vault-sync"
         _ensure_namespace(core, "kserve-vault-sync")
         out = dry_run(devenv, rendered, "kserve-vault-sync")
+        assert "deployment.apps/kserve-vault-sync created (server dry run)" in out
+
+    def test_monitoring_and_rollout_components(self, devenv: servers.Env, crds: None,
+                                               core: k8s.CoreV1Api, tmp_path: Path) -> None:
+        docs = kustomize(tmp_path, "base", "monitoring", "rollouts")
+        kinds = sorted(d["kind"] for d in docs)  # type: ignore[misc]
+        assert kinds == sorted([*BASE_KINDS, "ServiceMonitor", "PrometheusRule"])
+        assert all(d["metadata"].get("namespace") == "kserve-vault-sync"  # type: ignore[union-attr]
+                   for d in docs if d["kind"] in {"ServiceMonitor", "PrometheusRule"})
+        groups = {g for r in _rules_of(docs, "ClusterRole", "kserve-vault-sync")
+                  for g in r["apiGroups"]}  # type: ignore[attr-defined]
+        assert groups == {"", "apps", "serving.kserve.io"}
+        monitor = next(d for d in docs if d["kind"] == "ServiceMonitor")
+        assert monitor["spec"]["targetLabels"] == ["app.kubernetes.io/part-of"]  # type: ignore[index]
+        _ensure_namespace(core, "kserve-vault-sync")
+        out = dry_run(devenv, yaml.safe_dump_all(docs), "kserve-vault-sync")
         assert "servicemonitor.monitoring.coreos.com/kserve-vault-sync created (server dry run)" \
             in out
+        assert "prometheusrule.monitoring.coreos.com/kserve-vault-sync created (server dry run)" \
+            in out
 
-    def test_shipped_mapping_validates(self) -> None:
-        """The mappings shipped in the kustomize base and the chart parse (a ConfigError
-        would fail this test) and each maps at least one credential."""
+    def test_namespaced_overlay_drops_cluster_wide_secret_rights(
+            self, devenv: servers.Env, crds: None, core: k8s.CoreV1Api, tmp_path: Path) -> None:
+        docs = kustomize(tmp_path, "namespaced", "monitoring")
+        cluster_roles = {d["metadata"]["name"]: d for d in docs  # type: ignore[index]
+                         if d["kind"] == "ClusterRole"}
+        assert set(cluster_roles) == {"kserve-vault-sync-target", "kserve-vault-sync-namespaces"}
+        namespaces_role = cluster_roles["kserve-vault-sync-namespaces"]["rules"]
+        assert namespaces_role == [  # no Secret, and nothing written
+            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list"]},
+            {"apiGroups": [""], "resources": ["configmaps"],
+             "resourceNames": ["inferenceservice-config"], "verbs": ["get"]}]
+        bindings = [d for d in docs if d["kind"] == "ClusterRoleBinding"]
+        assert [b["roleRef"]["name"] for b in bindings] == [  # type: ignore[index]
+            "kserve-vault-sync-namespaces"]
+        config = next(d for d in docs if d["kind"] == "ConfigMap")
+        assert parse(config["data"]["config.yaml"],  # type: ignore[index]
+                     environ={}).sync.namespace_scoped
+        _ensure_namespace(core, "kserve-vault-sync")
+        _ensure_namespace(core, "team-a")
+        # No -n: the objects name their namespaces (kserve-vault-sync, and team-a).
+        out = run(KUBECTL, "--kubeconfig", devenv.kubeconfig, "apply", "--dry-run=server",
+                  "-f", "-", stdin=yaml.safe_dump_all(docs)).stdout
+        assert "rolebinding.rbac.authorization.k8s.io/kserve-vault-sync created (server dry run)" \
+            in out
+
+    def test_shipped_mappings_validate(self) -> None:
+        """The mappings shipped in the kustomize base, the namespaced overlay and the
+        chart parse (a ConfigError would fail this test), each mapping credentials."""
         configs = [parse(doc["data"]["config.yaml"], environ={}) for doc in
                    yaml.safe_load_all((ROOT / "manifests/base/configmap.yaml").read_text())]
+        scoped = yaml.safe_load((ROOT / "manifests/namespaced/config.yaml").read_text())
+        configs.append(parse(scoped["data"]["config.yaml"], environ={}))
+        assert configs[-1].sync.namespace_scoped
         values = yaml.safe_load((ROOT / "charts/kserve-vault-sync/values.yaml").read_text())
         configs.append(parse(yaml.safe_dump(values["config"]), environ={}))
-        assert len(configs) == 2 and all(c.credentials for c in configs)
-
-    def test_helm_lint_template_and_dry_run(self, devenv: servers.Env, crds: None,
-                                            core: k8s.CoreV1Api, namespace: str) -> None:
-        helm = tools.helm()
-        chart = ROOT / "charts/kserve-vault-sync"
-        run(helm, "lint", chart, "--strict")
-        rendered = run(helm, "template", "kvs", chart, "-n", namespace).stdout
-        docs = [d for d in yaml.safe_load_all(rendered) if d]
-        assert {d["kind"] for d in docs} >= {"Deployment", "ServiceMonitor", "PrometheusRule",
-                                             "PodDisruptionBudget", "ConfigMap"}
-        rule = next(d for d in docs if d["kind"] == "PrometheusRule")
-        assert rule["spec"] == yaml.safe_load(RULES.read_text())
-        out = dry_run(devenv, rendered, namespace)
-        assert "deployment.apps/kvs created (server dry run)" in out
-        off = run(helm, "template", "kvs", chart, "--set", "serviceMonitor.enabled=false",
-                  "--set", "prometheusRule.enabled=false", "--set", "replicaCount=3").stdout
-        kinds = {d["kind"] for d in yaml.safe_load_all(off) if d}
-        assert "ServiceMonitor" not in kinds and "PrometheusRule" not in kinds
-        assert "replicas: 3" in off
+        assert len(configs) == 3 and all(c.credentials for c in configs)
 
     def test_shipped_rbac_is_enough_to_sync(self, devenv: servers.Env, core: k8s.CoreV1Api,
                                             bao: hvac.Client, vault_prefix: str,
@@ -161,21 +248,7 @@ def _ensure_namespace(core: k8s.CoreV1Api, name: str) -> None:
         core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
 
 
-class TestContainerFiles:
-    def test_dockerfile_is_multistage_slim_and_non_root(self) -> None:
-        lines = [ln.strip() for ln in (ROOT / "Dockerfile").read_text().splitlines()
-                 if ln.strip() and not ln.strip().startswith("#")]
-        froms = [ln for ln in lines if ln.startswith("FROM")]
-        assert len(froms) >= 2, "multi-stage"
-        final = lines[lines.index(froms[-1]):]
-        assert not any(re.search(r"\b(apt-get|apk|gcc|build-essential|pip install)\b", ln)
-                       for ln in final), "no build tools in the final stage"
-        user = [ln for ln in final if ln.startswith("USER")]
-        assert user and user[-1].split()[1].split(":")[0] not in {"0", "root"}
-        assert any(ln.startswith("COPY --from=build") for ln in final)
-        assert not any(":latest" in ln for ln in lines)
-        assert any("slim" in ln for ln in lines if ln.startswith("ARG PYTHON_IMAGE"))
-
+class TestCompose:
     def test_compose_file_validates(self) -> None:
         compose = tools.docker_compose()
         assert compose is not None, "docker-compose is needed to validate docker-compose.yml"

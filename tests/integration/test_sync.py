@@ -1,6 +1,6 @@
-"""Core sync against the real OpenBao and kube-apiserver. The tests
-that exercise Vault itself (KV v1/v2 reads, versions, metadata, auth methods,
-failures) run against HashiCorp Vault as well (BOTH_SERVERS)."""
+"""Core sync against the real OpenBao and kube-apiserver (the reconcile rules in README.md).
+The tests that exercise Vault itself (KV v1/v2 reads, versions, metadata, auth
+methods, failures) run against HashiCorp Vault as well (BOTH_SERVERS)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from typing import TypeVar
 import pytest
 import yaml
 
-from devenv import tools
+from devenv import debian, tools
 from tests.helpers import IN_CI
 
 pytestmark = pytest.mark.integration
@@ -98,6 +98,17 @@ def test_promtool_test_rules_runs_a_unit_test(promtool: Path, tmp_path: Path) ->
         "        exp_alerts: [{exp_labels: {severity: warning}}]\n")
     result = _run(promtool, "test", "rules", "rules_test.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_comes_from_debian_where_apt_works(promtool: Path) -> None:
+    """Debian's package takes seconds where the Go build took minutes: keep it that way."""
+    reason = debian.usable()
+    if reason is not None and not IN_CI:
+        pytest.skip(f"apt-get unusable here ({reason}): promtool was built instead")
+    assert promtool.parent.name == "debian", promtool
+    assert "(Debian)" in (promtool.parent / "VERSION").read_text()
+    result = _run(promtool, "--version")
+    assert result.returncode == 0 and "promtool, version 2." in result.stdout, result.stdout
 
 
 def test_helm_version_runs(helm: Path) -> None:
