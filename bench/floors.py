@@ -1,0 +1,128 @@
+"""The floors: the syncer's initial-sync creates posted with nothing else in the way.
+
+Every floor posts the same file of bodies (``bench/bodies.py``: the syncer's own
+render + diff) into the same namespaces, one run after another, and the objects
+are deleted between runs:
+
+- the **Go floor** (``bench/floor_go``) over HTTP/2 at each of
+  ``--floor-concurrency`` (8, 32, 64, 128); the best of them is *the* floor;
+- optionally the Go floor over HTTP/1.1 (``--go-http1``) and a Python httpx
+  HTTP/2 prototype (``--python-h2``), to tell the protocol from the language;
+- the **Python-client floor** (``bench/floor.py``): the official client with the
+  syncer's limits, as before.
+
+Each run records its wall time, the server-side request counts from the audit
+log, and the CPU seconds of the client, the API server, etcd and the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench import bodies, gobuild, procs, venvs
+from bench import k8s as bk
+from bench import layout as lay
+from bench.context import REPO, Context, log
+
+H2_SCRIPT = Path(__file__).with_name("h2floor.py")
+
+
+def _measure(ctx: Context, n: int, layout: lay.Layout, label: str, *, argv: list[str],
+             env: dict[str, str], about: dict[str, Any]) -> dict[str, Any]:
+    """Run one floor process, then delete what it created."""
+    ctx.mark_audits()
+    out, err = ctx.folder / f"{label}.out", ctx.folder / f"{label}.err"
+    meter = ctx.cpu_meter()
+    measured = procs.run_measured(argv, env=env, stdout=out, stderr=err,
+                                  timeout=300 + n * 0.5, cwd=str(REPO))
+    cpu = meter.stop(measured.cpu_seconds)
+    result: dict[str, Any] = {**about, "rc": measured.returncode, "wall": measured.wall}
+    try:
+        result.update(json.loads(out.read_text().strip().splitlines()[-1]))
+    except (ValueError, IndexError):
+        result["error"] = err.read_text(errors="replace")[-400:]
+    if measured.returncode != 0 and "error" not in result:
+        result["error"] = (f"exit {measured.returncode}: "
+                           + err.read_text(errors="replace")[-400:])
+    result["kube"] = ctx.kube_summary("floor")
+    result["cpu"] = cpu
+    if result.get("seconds"):
+        result["objects_per_s"] = 2 * n / result["seconds"]
+    bk.delete_objects(ctx.core, layout.namespaces, bodies.SELECTOR)
+    return result
+
+
+def _go(ctx: Context, n: int, layout: lay.Layout, creates: Path, concurrency: int, *,
+        http1: bool = False) -> dict[str, Any]:
+    floor = ctx.identities["floor"]
+    argv = [str(gobuild.floor_binary()), "-server", ctx.env.apiserver_url, "-ca",
+            ctx.env.ca_cert, "-token-file", str(floor.token_file), "-bodies", str(creates),
+            "-concurrency", str(concurrency)] + (["-http1"] if http1 else [])
+    label = f"floor-go{'-http1' if http1 else ''}-c{concurrency}-{n}"
+    return _measure(ctx, n, layout, label, argv=argv, env=procs.scrubbed_env(),
+                    about={"impl": "go", "concurrency": concurrency})
+
+
+def _python_h2(ctx: Context, n: int, layout: lay.Layout, creates: Path,
+               concurrency: int) -> dict[str, Any]:
+    floor = ctx.identities["floor"]
+    argv = [str(venvs.ensure(venvs.H2) / "python"), str(H2_SCRIPT), "--server",
+            ctx.env.apiserver_url, "--ca", ctx.env.ca_cert, "--token-file",
+            str(floor.token_file), "--bodies", str(creates), "--concurrency", str(concurrency)]
+    return _measure(ctx, n, layout, f"floor-h2py-c{concurrency}-{n}", argv=argv,
+                    env=procs.scrubbed_env(),
+                    about={"impl": "python-httpx", "concurrency": concurrency})
+
+
+def _python_client(ctx: Context, n: int, layout: lay.Layout, creates: Path) -> dict[str, Any]:
+    argv = [sys.executable, "-m", "bench.floor", "--kubeconfig", ctx.kubeconfig("floor"),
+            "--bodies", str(creates), "--concurrency", str(ctx.opts.concurrency)]
+    return _measure(ctx, n, layout, f"floor-{n}", argv=argv,
+                    env=procs.scrubbed_env(PYTHONPATH=str(REPO)),
+                    about={"impl": "python-kubernetes", "proto": "HTTP/1.1",
+                           "concurrency": ctx.opts.concurrency})
+
+
+def best(floors: list[dict[str, Any]], n: int) -> dict[str, Any] | None:
+    """The fastest complete Go HTTP/2 run: the floor the syncer is measured against."""
+    done = [f for f in floors if f.get("impl") == "go" and f.get("proto") == "HTTP/2.0"
+            and f.get("rc") == 0 and f.get("created") == 2 * n and f.get("seconds")]
+    if not done:
+        return None
+    top = min(done, key=lambda f: float(f["seconds"]))
+    return {"seconds": top["seconds"], "concurrency": top["concurrency"],
+            "objects_per_s": top.get("objects_per_s")}
+
+
+def run(ctx: Context, n: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(the Python-client floor, every other floor run) for N targets."""
+    opts = ctx.opts
+    layout = lay.make(n, f"b{ctx.run_id}-fl{n}", f"bench/{ctx.run_id}/n{n}")
+    bk.create_namespaces(ctx.core, layout.namespaces)
+    creates = bodies.write(ctx.folder / f"floor-{n}.jsonl",
+                           bodies.render_creates(layout, ctx.bao.client(), ctx.bao.addr))
+    floors: list[dict[str, Any]] = []
+    try:
+        plan = ([("go h2", c) for c in opts.floor_concurrency]
+                + [("go http/1.1", c) for c in opts.go_http1]
+                + [("python httpx h2", c) for c in opts.python_h2])
+        for what, c in plan:
+            if what == "go h2":
+                floors.append(_go(ctx, n, layout, creates, c))
+            elif what == "go http/1.1":
+                floors.append(_go(ctx, n, layout, creates, c, http1=True))
+            else:
+                floors.append(_python_h2(ctx, n, layout, creates, c))
+            got = floors[-1]
+            log(f"N={n}: floor {what} x{c}: {got.get('seconds', 0):.2f}s "
+                f"({got.get('proto', '?')}, {got.get('connections', '?')} connections, "
+                f"API server CPU {got['cpu'].get('kube-apiserver') or 0:.1f}s)")
+        python = _python_client(ctx, n, layout, creates)
+        log(f"N={n}: Python-client floor x{opts.concurrency}: "
+            f"{python.get('seconds', 0):.2f}s")
+    finally:
+        creates.unlink()
+    return python, floors

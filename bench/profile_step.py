@@ -1,0 +1,97 @@
+"""The optional profile step (``--profile SIZES``): start-up cost and where an
+initial sync spends its CPU, measured on the run's own servers and config.
+
+- ``python -X importtime`` of ``--help``, ``validate`` and ``once`` (top imports
+  by cumulative time), and the median process wall of ``--help`` / ``validate``;
+- an initial sync (objects deleted first) under per-thread cProfile
+  (``bench/profiling.py``);
+- with ``--py-spy``, another initial sync sampled by py-spy (installed once into
+  a cached venv), which costs the process far less than cProfile.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench import bodies, procs, profiling, venvs
+from bench import k8s as bk
+from bench import layout as lay
+from bench.context import BIN, REPO, Context, log
+from bench.syncer_steps import parse_once
+
+PYSPY_RATE = 250  # samples per second
+WALL_REPEATS = 5
+
+
+def _importtime(ctx: Context, label: str, args: list[str]) -> dict[str, Any]:
+    err = ctx.folder / f"importtime-{label}.err"
+    measured = procs.run_measured(
+        [sys.executable, "-X", "importtime", str(BIN / "kserve-vault-sync"), *args],
+        env=procs.scrubbed_env(), stdout=ctx.folder / f"importtime-{label}.out", stderr=err,
+        timeout=300)
+    return {"rc": measured.returncode, "wall": measured.wall,
+            **profiling.importtime_top(err.read_text(errors="replace"))}
+
+
+def _wall(ctx: Context, label: str, args: list[str]) -> float:
+    walls = []
+    for i in range(WALL_REPEATS):
+        walls.append(procs.run_measured(
+            [str(BIN / "kserve-vault-sync"), *args], env=procs.scrubbed_env(),
+            stdout=ctx.folder / f"wall-{label}-{i}.out",
+            stderr=ctx.folder / f"wall-{label}-{i}.err", timeout=300).wall)
+    return statistics.median(walls)
+
+
+def _cprofile(ctx: Context, n: int, config: Path) -> dict[str, Any]:
+    prof, out = ctx.folder / f"initial-{n}.prof", ctx.folder / f"cprofile-{n}.out"
+    measured = procs.run_measured(
+        [sys.executable, "-m", "bench.profiling", str(prof), "once", "-c", str(config),
+         "--kubeconfig", ctx.kubeconfig("syncer")],
+        env=procs.scrubbed_env(PYTHONPATH=str(REPO)), stdout=out,
+        stderr=ctx.folder / f"cprofile-{n}.err", timeout=600 + n, cwd=str(REPO))
+    result = {"rc": measured.returncode, "wall": measured.wall,
+              "cpu_seconds": measured.cpu_seconds, "cycle": parse_once(out).get("cycle")}
+    if prof.exists():
+        result.update(profiling.pstats_top(prof))
+    return result
+
+
+def _pyspy(ctx: Context, n: int, config: Path) -> dict[str, Any]:
+    raw, out = ctx.folder / f"initial-{n}.pyspy", ctx.folder / f"pyspy-{n}.out"
+    measured = procs.run_measured(
+        [str(venvs.ensure(venvs.PROFILE) / "py-spy"), "record", "--rate", str(PYSPY_RATE),
+         "--function", "--nonblocking", "--format", "raw", "--output", str(raw), "--",
+         str(BIN / "kserve-vault-sync"), "once", "-c", str(config), "--kubeconfig",
+         ctx.kubeconfig("syncer")],
+        env=procs.scrubbed_env(), stdout=out, stderr=ctx.folder / f"pyspy-{n}.err",
+        timeout=600 + n)
+    result = {"rc": measured.returncode, "wall": measured.wall,
+              "cpu_seconds": measured.cpu_seconds, "cycle": parse_once(out).get("cycle")}
+    if raw.exists():
+        result.update(profiling.pyspy_top(raw, PYSPY_RATE))
+    return result
+
+
+def run(ctx: Context, layout: lay.Layout, n: int, config: Path) -> dict[str, Any]:
+    log(f"N={n}: profile: import time of --help, validate, once")
+    result: dict[str, Any] = {"importtime": {
+        "help": _importtime(ctx, "help", ["--help"]),
+        "validate": _importtime(ctx, "validate", ["validate", "-c", str(config)]),
+        "once": _importtime(ctx, "once", ["once", "-c", str(config), "--kubeconfig",
+                                          ctx.kubeconfig("syncer")]),
+    }, "wall_median": {
+        "help": _wall(ctx, "help", ["--help"]),
+        "validate": _wall(ctx, "validate", ["validate", "-c", str(config)]),
+    }}
+    log(f"N={n}: profile: initial sync under cProfile")
+    bk.delete_objects(ctx.core, layout.namespaces, bodies.SELECTOR)
+    result["cprofile"] = _cprofile(ctx, n, config)
+    if ctx.opts.py_spy:
+        log(f"N={n}: profile: initial sync sampled by py-spy")
+        bk.delete_objects(ctx.core, layout.namespaces, bodies.SELECTOR)
+        result["pyspy"] = _pyspy(ctx, n, config)
+    return result
