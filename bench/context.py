@@ -51,6 +51,8 @@ class Options:
     # Sizes whose start-up and initial sync are profiled (importtime, cProfile; py-spy too).
     profile_sizes: tuple[int, ...] = ()
     py_spy: bool = False
+    # Floors and the initial sync run this many times, interleaved; the best of each counts.
+    repeat: int = 1
     # Where each value put into Vault comes from (tests pass their leak-guarded factory).
     values: Callable[[str], str] = field(default=_token)
 

@@ -8,7 +8,7 @@ read, no list, no diff: what the API server on this machine can take.
 
     python -m bench.floor --kubeconfig K --bodies creates.jsonl --concurrency 8
 
-(``creates.jsonl``: one {kind, namespace, path, body} per line, see bench/bodies.py)
+(``creates.jsonl``: one {kind, namespace, path, body} per line, see bench/syncer_parts.py)
 
 prints one JSON line: {"seconds": ..., "created": ..., "errors": ...}.
 """

@@ -1,6 +1,6 @@
 """The floors: the syncer's initial-sync creates posted with nothing else in the way.
 
-Every floor posts the same file of bodies (``bench/bodies.py``: the syncer's own
+Every floor posts the same file of bodies (``bench/syncer_parts.py``: the syncer's own
 render + diff) into the same namespaces, one run after another, and the objects
 are deleted between runs:
 
@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import bodies, gobuild, procs, venvs
+from bench import gobuild, procs, syncer_parts, venvs
 from bench import k8s as bk
 from bench import layout as lay
 from bench.context import REPO, Context, log
@@ -51,39 +51,40 @@ def _measure(ctx: Context, n: int, layout: lay.Layout, label: str, *, argv: list
     result["cpu"] = cpu
     if result.get("seconds"):
         result["objects_per_s"] = 2 * n / result["seconds"]
-    bk.delete_objects(ctx.core, layout.namespaces, bodies.SELECTOR)
+    bk.delete_objects(ctx.core, layout.namespaces, syncer_parts.SELECTOR)
     return result
 
 
 def _go(ctx: Context, n: int, layout: lay.Layout, creates: Path, concurrency: int, *,
-        http1: bool = False) -> dict[str, Any]:
+        http1: bool = False, rep: int = 0) -> dict[str, Any]:
     floor = ctx.identities["floor"]
     argv = [str(gobuild.floor_binary()), "-server", ctx.env.apiserver_url, "-ca",
             ctx.env.ca_cert, "-token-file", str(floor.token_file), "-bodies", str(creates),
             "-concurrency", str(concurrency)] + (["-http1"] if http1 else [])
-    label = f"floor-go{'-http1' if http1 else ''}-c{concurrency}-{n}"
+    label = f"floor-go{'-http1' if http1 else ''}-c{concurrency}-{n}-{rep}"
     return _measure(ctx, n, layout, label, argv=argv, env=procs.scrubbed_env(),
-                    about={"impl": "go", "concurrency": concurrency})
+                    about={"impl": "go", "concurrency": concurrency, "rep": rep})
 
 
 def _python_h2(ctx: Context, n: int, layout: lay.Layout, creates: Path,
-               concurrency: int) -> dict[str, Any]:
+               concurrency: int, *, rep: int = 0) -> dict[str, Any]:
     floor = ctx.identities["floor"]
     argv = [str(venvs.ensure(venvs.H2) / "python"), str(H2_SCRIPT), "--server",
             ctx.env.apiserver_url, "--ca", ctx.env.ca_cert, "--token-file",
             str(floor.token_file), "--bodies", str(creates), "--concurrency", str(concurrency)]
-    return _measure(ctx, n, layout, f"floor-h2py-c{concurrency}-{n}", argv=argv,
+    return _measure(ctx, n, layout, f"floor-h2py-c{concurrency}-{n}-{rep}", argv=argv,
                     env=procs.scrubbed_env(),
-                    about={"impl": "python-httpx", "concurrency": concurrency})
+                    about={"impl": "python-httpx", "concurrency": concurrency, "rep": rep})
 
 
-def _python_client(ctx: Context, n: int, layout: lay.Layout, creates: Path) -> dict[str, Any]:
+def _python_client(ctx: Context, n: int, layout: lay.Layout, creates: Path, *,
+                   rep: int = 0) -> dict[str, Any]:
     argv = [sys.executable, "-m", "bench.floor", "--kubeconfig", ctx.kubeconfig("floor"),
             "--bodies", str(creates), "--concurrency", str(ctx.opts.concurrency)]
-    return _measure(ctx, n, layout, f"floor-{n}", argv=argv,
+    return _measure(ctx, n, layout, f"floor-{n}-{rep}", argv=argv,
                     env=procs.scrubbed_env(PYTHONPATH=str(REPO)),
                     about={"impl": "python-kubernetes", "proto": "HTTP/1.1",
-                           "concurrency": ctx.opts.concurrency})
+                           "concurrency": ctx.opts.concurrency, "rep": rep})
 
 
 def best(floors: list[dict[str, Any]], n: int) -> dict[str, Any] | None:
@@ -94,16 +95,29 @@ def best(floors: list[dict[str, Any]], n: int) -> dict[str, Any] | None:
         return None
     top = min(done, key=lambda f: float(f["seconds"]))
     return {"seconds": top["seconds"], "concurrency": top["concurrency"],
-            "objects_per_s": top.get("objects_per_s")}
+            "objects_per_s": top.get("objects_per_s"), "rep": top.get("rep", 0),
+            "work": work(top.get("cpu"))}
 
 
-def run(ctx: Context, n: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(the Python-client floor, every other floor run) for N targets."""
+def work(cpu: dict[str, Any] | None) -> float | None:
+    """CPU seconds the run cost the client and the servers together: on a machine with
+    nothing else running, wall time cannot go below this divided by the cores."""
+    if not cpu or cpu.get("client") is None or cpu.get("kube-apiserver") is None:
+        return None
+    return float(sum(cpu.get(k) or 0.0 for k in ("client", "kube-apiserver", "etcd",
+                                                  "openbao")))
+
+
+def run(ctx: Context, n: int, rep: int = 0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(the Python-client floor, every other floor run) for N targets; ``rep`` numbers
+    the repetition (``--repeat``)."""
     opts = ctx.opts
     layout = lay.make(n, f"b{ctx.run_id}-fl{n}", f"bench/{ctx.run_id}/n{n}")
     bk.create_namespaces(ctx.core, layout.namespaces)
-    creates = bodies.write(ctx.folder / f"floor-{n}.jsonl",
-                           bodies.render_creates(layout, ctx.bao.client(), ctx.bao.addr))
+    creates = syncer_parts.write(
+        ctx.folder / f"floor-{n}.jsonl",
+        syncer_parts.render_creates(layout, syncer_parts.vault_reader(ctx.bao.client()),
+                                    ctx.bao.addr))
     floors: list[dict[str, Any]] = []
     try:
         plan = ([("go h2", c) for c in opts.floor_concurrency]
@@ -111,16 +125,16 @@ def run(ctx: Context, n: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
                 + [("python httpx h2", c) for c in opts.python_h2])
         for what, c in plan:
             if what == "go h2":
-                floors.append(_go(ctx, n, layout, creates, c))
+                floors.append(_go(ctx, n, layout, creates, c, rep=rep))
             elif what == "go http/1.1":
-                floors.append(_go(ctx, n, layout, creates, c, http1=True))
+                floors.append(_go(ctx, n, layout, creates, c, http1=True, rep=rep))
             else:
-                floors.append(_python_h2(ctx, n, layout, creates, c))
+                floors.append(_python_h2(ctx, n, layout, creates, c, rep=rep))
             got = floors[-1]
             log(f"N={n}: floor {what} x{c}: {got.get('seconds', 0):.2f}s "
                 f"({got.get('proto', '?')}, {got.get('connections', '?')} connections, "
                 f"API server CPU {got['cpu'].get('kube-apiserver') or 0:.1f}s)")
-        python = _python_client(ctx, n, layout, creates)
+        python = _python_client(ctx, n, layout, creates, rep=rep)
         log(f"N={n}: Python-client floor x{opts.concurrency}: "
             f"{python.get('seconds', 0):.2f}s")
     finally:

@@ -62,3 +62,8 @@ def floor_binary(timeout: float = 600.0) -> Path:
         print(f"[bench] built the Go floor in {time.monotonic() - started:.1f}s",
               file=sys.stderr, flush=True)
     return binary
+
+
+if __name__ == "__main__":
+    # `python -m bench.gobuild`: build (or find) the floor before the tests, with progress.
+    print(floor_binary())

@@ -45,9 +45,26 @@ def section(row: dict[str, Any]) -> list[str]:
                   f"{fmt(cp.get('total_s'))} s CPU profiled; the cycle took "
                   f"{fmt(cp.get('cycle'))} s and the process {fmt(cp.get('wall'))} s under the "
                   "profiler.", ""]
+        if cp.get("parts"):
+            lines += ["Where that CPU went (cumulative time of one function per part; "
+                      "cProfile inflates Python-heavy code, so shares, not seconds, carry "
+                      "over to an unprofiled run):", "", "| part | CPU s | share |",
+                      "|---|---|---|"]
+            lines += [f"| {p['part']} | {p['seconds']:.3f} | {p['share']:.1%} |"
+                      for p in cp["parts"]]
+            lines.append("")
         lines += _functions("Top 20 by cumulative CPU:", cp["by_cumulative"], "cumulative_s",
                             "cumulative s")
         lines += _functions("Top 20 by self CPU:", cp["by_self"], "self_s", "self s")
+    noop = prof.get("cprofile_noop") or {}
+    if noop.get("parts"):
+        lines += [f"cProfile of a no-op cycle: {fmt(noop.get('total_s'))} s CPU profiled; the "
+                  f"cycle took {fmt(noop.get('cycle'))} s under the profiler.", "",
+                  "| part | CPU s | share |", "|---|---|---|"]
+        lines += [f"| {p['part']} | {p['seconds']:.3f} | {p['share']:.1%} |"
+                  for p in noop["parts"] if p["seconds"] > 0]
+        lines.append("")
+        lines += _functions("Top 20 by self CPU (no-op):", noop["by_self"], "self_s", "self s")
     spy = prof.get("pyspy") or {}
     if spy.get("by_cumulative"):
         lines += [f"py-spy of an initial sync ({spy['rate']} samples/s, active threads only): "

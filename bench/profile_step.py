@@ -3,8 +3,8 @@ initial sync spends its CPU, measured on the run's own servers and config.
 
 - ``python -X importtime`` of ``--help``, ``validate`` and ``once`` (top imports
   by cumulative time), and the median process wall of ``--help`` / ``validate``;
-- an initial sync (objects deleted first) under per-thread cProfile
-  (``bench/profiling.py``);
+- an initial sync (objects deleted first), then a no-op cycle, under per-thread
+  cProfile (``bench/profiling.py``);
 - with ``--py-spy``, another initial sync sampled by py-spy (installed once into
   a cached venv), which costs the process far less than cProfile.
 """
@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import bodies, procs, profiling, venvs
 from bench import k8s as bk
 from bench import layout as lay
+from bench import procs, profiling, syncer_parts, venvs
 from bench.context import BIN, REPO, Context, log
 from bench.syncer_steps import parse_once
 
@@ -46,13 +46,13 @@ def _wall(ctx: Context, label: str, args: list[str]) -> float:
     return statistics.median(walls)
 
 
-def _cprofile(ctx: Context, n: int, config: Path) -> dict[str, Any]:
-    prof, out = ctx.folder / f"initial-{n}.prof", ctx.folder / f"cprofile-{n}.out"
+def _cprofile(ctx: Context, n: int, config: Path, label: str) -> dict[str, Any]:
+    prof, out = ctx.folder / f"{label}-{n}.prof", ctx.folder / f"cprofile-{label}-{n}.out"
     measured = procs.run_measured(
         [sys.executable, "-m", "bench.profiling", str(prof), "once", "-c", str(config),
          "--kubeconfig", ctx.kubeconfig("syncer")],
         env=procs.scrubbed_env(PYTHONPATH=str(REPO)), stdout=out,
-        stderr=ctx.folder / f"cprofile-{n}.err", timeout=600 + n, cwd=str(REPO))
+        stderr=ctx.folder / f"cprofile-{label}-{n}.err", timeout=600 + n, cwd=str(REPO))
     result = {"rc": measured.returncode, "wall": measured.wall,
               "cpu_seconds": measured.cpu_seconds, "cycle": parse_once(out).get("cycle")}
     if prof.exists():
@@ -88,10 +88,12 @@ def run(ctx: Context, layout: lay.Layout, n: int, config: Path) -> dict[str, Any
         "validate": _wall(ctx, "validate", ["validate", "-c", str(config)]),
     }}
     log(f"N={n}: profile: initial sync under cProfile")
-    bk.delete_objects(ctx.core, layout.namespaces, bodies.SELECTOR)
-    result["cprofile"] = _cprofile(ctx, n, config)
+    bk.delete_objects(ctx.core, layout.namespaces, syncer_parts.SELECTOR)
+    result["cprofile"] = _cprofile(ctx, n, config, "initial")
+    log(f"N={n}: profile: no-op cycle under cProfile")
+    result["cprofile_noop"] = _cprofile(ctx, n, config, "noop")
     if ctx.opts.py_spy:
         log(f"N={n}: profile: initial sync sampled by py-spy")
-        bk.delete_objects(ctx.core, layout.namespaces, bodies.SELECTOR)
+        bk.delete_objects(ctx.core, layout.namespaces, syncer_parts.SELECTOR)
         result["pyspy"] = _pyspy(ctx, n, config)
     return result

@@ -174,8 +174,10 @@ def write(results: dict[str, Any], out: Path, png_name: str | None,
         "",
         "`*` extrapolated linearly from a timed sample of the first targets. `vs Go floor` / "
         "`vs Python floor` = syncer initial-sync cycle time / that floor's time (target <= "
-        "1.5); `vs script` = script time / syncer process wall time (target >= 20 at "
-        "N = 1,000).",
+        "1.5); `CPU work vs Go floor` = CPU seconds of the syncer's `once` process plus the "
+        "API server, etcd and OpenBao during it / the same for the fastest Go floor run (the "
+        "ratio background load disturbs least); `vs script` = script time / syncer process "
+        "wall time (target >= 20 at N = 1,000).",
         "",
     ]
     if png_name:

@@ -27,7 +27,7 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from bench import bodies, floors, machine, openbao, profile_step, report, script, venvs
+from bench import floors, machine, openbao, profile_step, report, script, syncer_parts, venvs
 from bench import k8s as bk
 from bench import layout as lay
 from bench import syncer_steps as steps
@@ -49,8 +49,46 @@ def _ratios(row: dict[str, Any]) -> None:
         row["vs_floor"] = cycle / row["floor"]["seconds"]
     if cycle and _num(row, "go_floor", "seconds"):
         row["vs_go_floor"] = cycle / row["go_floor"]["seconds"]
+    if _num(row, "initial", "work") and _num(row, "go_floor", "work"):
+        row["work_vs_go_floor"] = row["initial"]["work"] / row["go_floor"]["work"]
     if _num(row, "initial", "wall") and _num(row, "script", "estimate_seconds"):
         row["vs_script"] = row["script"]["estimate_seconds"] / row["initial"]["wall"]
+
+
+def _fastest(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    timed = [r for r in runs if isinstance(r.get(key), int | float)]
+    return min(timed, key=lambda r: float(r[key])) if timed else runs[-1]
+
+
+def _floors_and_initial(ctx: Context, n: int, layout: lay.Layout, config: Path,
+                        row: dict[str, Any]) -> None:
+    """The floors, then the syncer's initial sync, ``--repeat`` times interleaved (so both
+    meet the same background load); the fastest of each is reported, all are kept."""
+    python_floors, initials = [], []
+    row["floors"] = []
+    for rep in range(ctx.opts.repeat):
+        log(f"N={n}: floors" + (f" (repetition {rep + 1} of {ctx.opts.repeat})"
+                                if ctx.opts.repeat > 1 else ""))
+        python, runs = floors.run(ctx, n, rep)
+        python_floors.append(python)
+        row["floors"] += runs
+        best = floors.best(runs, n) or {}
+        log(f"N={n}: Go floor {best.get('seconds', 0):.2f}s; syncer initial sync")
+        init = steps.once(ctx, config, f"initial-{n}-{rep}", n)
+        init["rep"] = rep
+        if init.get("cycle"):
+            init["objects_per_s"] = 2 * n / init["cycle"]
+        init["work"] = floors.work(init.get("cpu"))
+        initials.append(init)
+        if rep + 1 < ctx.opts.repeat:
+            bk.delete_objects(ctx.core, layout.namespaces, syncer_parts.SELECTOR)
+    row["floor"] = _fastest(python_floors, "seconds")
+    row["floor"]["work"] = floors.work(row["floor"].get("cpu"))
+    row["go_floor"] = floors.best(row["floors"], n)
+    row["initial"] = _fastest(initials, "cycle")
+    if ctx.opts.repeat > 1:
+        row["initial_runs"] = initials
+        row["python_floor_runs"] = python_floors
 
 
 def run_size(ctx: Context, n: int) -> dict[str, Any]:
@@ -69,14 +107,8 @@ def run_size(ctx: Context, n: int) -> dict[str, Any]:
                                                             "tokenFile": str(token_file)})
     row["config_bytes"] = config.stat().st_size
     try:
-        log(f"N={n}: floors")
-        row["floor"], row["floors"] = floors.run(ctx, n)
-        row["go_floor"] = floors.best(row["floors"], n)
-        log(f"N={n}: Go floor {(row['go_floor'] or {}).get('seconds', 0):.2f}s; "
-            "syncer initial sync")
-        init = row["initial"] = steps.once(ctx, config, f"initial-{n}", n)
-        if init.get("cycle"):
-            init["objects_per_s"] = 2 * n / init["cycle"]
+        _floors_and_initial(ctx, n, layout, config, row)
+        init = row["initial"]
         log(f"N={n}: initial cycle {init.get('cycle')}s wall {init['wall']:.2f}s "
             f"writes {init['kube']['writes']}; no-op")
         row["noop"] = steps.once(ctx, config, f"noop-{n}", n)
@@ -96,12 +128,14 @@ def run_size(ctx: Context, n: int) -> dict[str, Any]:
         log(f"N={n}: aborted: {exc!r}")
         row["errors"].append(f"aborted: {exc!r}")
     finally:
-        bk.delete_objects(ctx.core, layout.namespaces, bodies.SELECTOR)
+        bk.delete_objects(ctx.core, layout.namespaces, syncer_parts.SELECTOR)
     parts = [("floor", row.get("floor")), ("initial", row.get("initial")),
              ("noop", row.get("noop")), ("rotation", row.get("rotation")),
              ("daemon", row.get("daemon")), ("script", row.get("script"))]
     parts += [(f"floor {f.get('impl')} x{f.get('concurrency')}", f)
               for f in row.get("floors") or []]
+    parts += [(f"initial (repetition {i.get('rep')})", i) for i in row.get("initial_runs") or []
+              if i is not row.get("initial")]
     for name, part in parts:
         if isinstance(part, dict) and part.get("error"):
             row["errors"].append(f"{name}: {part['error']}")
@@ -214,6 +248,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="sizes to profile (import time, cProfile of the initial sync)")
     parser.add_argument("--py-spy", action="store_true",
                         help="with --profile: also sample the initial sync with py-spy")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the floors and the initial sync this many times, "
+                             "interleaved, and report the fastest of each (a shared machine)")
     parser.add_argument("--script-sample", type=int, default=100,
                         help="targets the script baseline runs per N (then extrapolated)")
     parser.add_argument("--daemon-seconds", type=float, default=90.0)
@@ -242,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
                    daemon_interval=args.daemon_interval, token_ttl=args.token_ttl,
                    token_max_ttl=args.token_max_ttl, floor_concurrency=args.floor_concurrency,
                    go_http1=args.go_http1, python_h2=args.python_h2,
-                   profile_sizes=args.profile, py_spy=args.py_spy)
+                   profile_sizes=args.profile, py_spy=args.py_spy, repeat=max(1, args.repeat))
     command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
     results = run(opts, workdir=args.workdir, out=out, png=png,
                   json_out=out.with_name("results.json"), command=command.strip())

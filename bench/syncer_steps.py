@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import bodies, procs
 from bench import k8s as bk
 from bench import layout as lay
+from bench import procs, syncer_parts
 from bench.context import BIN, Context
 
 SUMMARY_LINE = re.compile(r"(\d+) objects: (.*); (\d+) Vault reads; (\d+) failed entries; "
@@ -97,7 +97,7 @@ def rotate(ctx: Context, layout: lay.Layout, n: int, config: Path) -> dict[str, 
     want = f"secret/{layout.path(0)}@{version}"
     hot = {(t.namespace, t.secret) for t in layout.hot_targets}
     applied = 0
-    for item in bk.list_secrets(ctx.core, bodies.SELECTOR):
+    for item in bk.list_secrets(ctx.core, syncer_parts.SELECTOR):
         meta = item["metadata"]
         if (meta["namespace"], meta["name"]) in hot and \
                 (meta.get("annotations") or {}).get("kserve-vault-sync/source") == want:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 CPU_COLUMNS = ("client", "kube-apiserver", "etcd", "openbao", "other")
+WORK = ("client", "kube-apiserver", "etcd", "openbao")  # what a run itself costs
 
 
 def fmt(value: Any, digits: int = 2, unit: str = "") -> str:
@@ -53,16 +54,18 @@ def _go_best(row: dict[str, Any]) -> str:
 
 def summary(rows: list[dict[str, Any]]) -> list[str]:
     out = ["| N | objects | Go floor s (best, xconc.) | Python-client floor s | syncer cycle s | "
-           "syncer wall s | vs Go floor | vs Python floor | script s | vs script | "
+           "syncer wall s | vs Go floor | CPU work vs Go floor | vs Python floor | script s | "
+           "vs script | "
            "no-op wall s | no-op writes | rotation writes | peak RSS MiB | steady RSS MiB | "
            "logins/h |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         script_s = get(r, "script", "estimate_seconds")
         out.append(
             f"| {r['n']:,} | {2 * r['n']:,} | {_go_best(r)} | {fmt(get(r, 'floor', 'seconds'))} | "
             f"{fmt(get(r, 'initial', 'cycle'))} | {fmt(get(r, 'initial', 'wall'))} | "
-            f"{times(r.get('vs_go_floor'))} | {times(r.get('vs_floor'))} | {fmt(script_s, 1)}"
+            f"{times(r.get('vs_go_floor'))} | {times(r.get('work_vs_go_floor'))} | "
+            f"{times(r.get('vs_floor'))} | {fmt(script_s, 1)}"
             f"{'*' if get(r, 'script', 'extrapolated') else ''} | "
             f"{fmt(r.get('vs_script'), 1)}x | {fmt(get(r, 'noop', 'wall'))} | "
             f"{fmt(get(r, 'noop', 'kube', 'writes'))} | "
@@ -73,15 +76,18 @@ def summary(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def _run_name(run: dict[str, Any]) -> str:
+def _run_name(run: dict[str, Any], repeated: bool) -> str:
     impl = {"go": "Go floor", "python-httpx": "Python httpx floor (prototype)",
             "python-kubernetes": "Python-client floor"}.get(str(run.get("impl")), "?")
-    return f"{impl} x{run.get('concurrency', '?')}"
+    rep = f" #{run.get('rep', 0) + 1}" if repeated else ""
+    return f"{impl} x{run.get('concurrency', '?')}{rep}"
 
 
 def _cpu_cells(cpu: dict[str, Any] | None, wall: float | None, cores: int) -> str:
     cpu = cpu or {}
-    cells = " | ".join(fmt(cpu.get(k)) for k in CPU_COLUMNS)
+    spent = [cpu.get(k) for k in WORK]
+    work = sum(v for v in spent if v) if all(v is not None for v in spent[:2]) else None
+    cells = " | ".join(fmt(cpu.get(k)) for k in CPU_COLUMNS) + f" | {fmt(work)}"
     capacity = (wall or 0) * cores
     busy = cpu.get("machine")
     share = f" ({busy / capacity:.0%} of {cores} cores)" if busy and capacity else ""
@@ -91,17 +97,22 @@ def _cpu_cells(cpu: dict[str, Any] | None, wall: float | None, cores: int) -> st
 def cpu_table(row: dict[str, Any], cores: int) -> list[str]:
     """Every floor run and the syncer's steps: time, and who spent the CPU."""
     out = ["| run | protocol, connections | time s | objects/s | CPU s: client | kube-apiserver "
-           "| etcd | OpenBao | other | machine busy |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
-    runs = [*(row.get("floors") or []), *([row["floor"]] if row.get("floor") else [])]
+           "| etcd | OpenBao | other | work | machine busy |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    repeated = bool(row.get("initial_runs"))
+    runs = [*(row.get("floors") or []),
+            *(row.get("python_floor_runs") or ([row["floor"]] if row.get("floor") else []))]
     for run in runs:
         proto = f"{run.get('proto', '-')}, {run.get('connections', '-')}"
-        out.append(f"| {_run_name(run)} | {proto} | {fmt(run.get('seconds'))} | "
+        out.append(f"| {_run_name(run, repeated)} | {proto} | {fmt(run.get('seconds'))} | "
                    f"{fmt(run.get('objects_per_s'), 0)} | "
                    f"{_cpu_cells(run.get('cpu'), run.get('wall'), cores)} |")
-    for key, label in (("initial", "syncer `once`, initial sync"), ("noop", "syncer `once`, no-op"),
-                       ("rotation", "syncer `once`, rotation")):
-        step = row.get(key) or {}
+    initials = row.get("initial_runs") or [row.get("initial") or {}]
+    steps = [("syncer `once`, initial sync" + (f" #{i.get('rep', 0) + 1}" if repeated else ""), i)
+             for i in initials]
+    steps += [("syncer `once`, no-op", row.get("noop") or {}),
+              ("syncer `once`, rotation", row.get("rotation") or {})]
+    for label, step in steps:
         if step.get("cpu"):
             out.append(f"| {label} | HTTP/1.1 pool | {fmt(step.get('cycle'))} cycle, "
                        f"{fmt(step.get('wall'))} wall | {fmt(step.get('objects_per_s'), 0)} | "
@@ -135,9 +146,13 @@ def comparison(row: dict[str, Any]) -> list[str]:
         f"({fmt(get(go, 'kube', 'writes'))}) | {fmt(get(floor, 'kube', 'requests'))} "
         f"({fmt(get(floor, 'kube', 'writes'))}) | {fmt(get(script, 'kube', 'requests'))} "
         f"({fmt(get(script, 'kube', 'writes'))}) for {sample} targets |",
+        f"| initial sync, CPU work (client + API server + etcd + OpenBao) s | "
+        f"{fmt(init.get('work'))} (process) | {fmt(best.get('work'))} | "
+        f"{fmt(floor.get('work'))} | - |",
         f"| initial sync, Vault requests | {fmt(get(init, 'vault', 'requests'))} | 0 | 0 | "
         f"{fmt(get(script, 'vault', 'requests'))} for {sample} targets |",
-        f"| syncer vs floors / script | | {times(row.get('vs_go_floor'))} floor time | "
+        f"| syncer vs floors / script | | {times(row.get('vs_go_floor'))} floor time, "
+        f"{times(row.get('work_vs_go_floor'))} its CPU work | "
         f"{times(row.get('vs_floor'))} floor time | "
         f"{fmt(row.get('vs_script'), 1)}x faster than the script |",
     ]

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 def test_bench_smoke(devenv: servers.Env, tmp_path: Path) -> None:
     opts = bench_run.Options(sizes=[10], script_sample=2, daemon_seconds=6.0,
                              daemon_interval=1.0, token_ttl=3, token_max_ttl=6,
-                             profile_sizes=(10,), values=seeds.fake)
+                             profile_sizes=(10,), repeat=2, values=seeds.fake)
     out, json_out = tmp_path / "RESULTS.md", tmp_path / "results.json"
     results = bench_run.run(opts, env=devenv, workdir=tmp_path / "work", out=out,
                             json_out=json_out, png=None, command="smoke")
@@ -35,9 +35,10 @@ def test_bench_smoke(devenv: servers.Env, tmp_path: Path) -> None:
     assert row["errors"] == [], row["errors"]
     assert row["floor"]["created"] == 20
     assert row["floor"]["kube"]["writes"] == 20
-    # The Go floor: every concurrency created all 20 objects over HTTP/2, as streams of
-    # one connection, and the API server saw exactly those 20 writes.
-    assert [f["concurrency"] for f in row["floors"]] == [8, 32, 64, 128]
+    # The Go floor, twice (--repeat 2): every concurrency created all 20 objects over
+    # HTTP/2, as streams of one connection, and the API server saw exactly those writes.
+    assert [(f["rep"], f["concurrency"]) for f in row["floors"]] == [
+        (rep, c) for rep in (0, 1) for c in (8, 32, 64, 128)]
     for floor in row["floors"]:
         assert floor["impl"] == "go" and floor["rc"] == 0, floor
         assert floor["proto"] == "HTTP/2.0" and floor["connections"] == 1, floor
@@ -45,7 +46,10 @@ def test_bench_smoke(devenv: servers.Env, tmp_path: Path) -> None:
         assert floor["kube"]["by_kind"] == {"create secrets": 10,
                                             "create serviceaccounts": 10}, floor
     assert row["go_floor"]["concurrency"] in (8, 32, 64, 128)
-    assert row["vs_go_floor"] > 0
+    assert row["go_floor"]["seconds"] == min(f["seconds"] for f in row["floors"])
+    assert row["vs_go_floor"] > 0 and row["work_vs_go_floor"] > 0
+    # Each repetition's initial sync started from nothing and wrote everything.
+    assert [i["kube"]["writes"] for i in row["initial_runs"]] == [20, 20]
     initial = row["initial"]
     assert initial["rc"] == 0
     assert initial["kube"]["writes"] == 20 and initial["writes"] == 20
