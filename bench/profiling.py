@@ -86,17 +86,18 @@ PARTS: tuple[Part, ...] = (
     ("render", (("syncer/render.py", "render"),), ()),
     ("diff", (("syncer/diff.py", "diff_secret"), ("syncer/diff.py", "diff_service_account")),
      ()),
-    ("writes: everything under the writer", (("syncer/reconcile.py", "apply"),), ()),
-    ("  - bearer token refresh per request (kubernetes client: proxy scan of os.environ)",
+    ("writes: everything under the writer (most of the parts below)",
+     (("syncer/reconcile.py", "apply"),), ()),
+    ("kube requests: bearer token refresh (the client re-reads proxies from os.environ)",
      (("kubernetes/client/api_client.py", "update_params_for_auth"),), ()),
-    ("  - urllib3, http.client and TLS", (("urllib3/poolmanager.py", "urlopen"),), ()),
-    ("  - kubernetes client call_api, without urllib3", (
+    ("kube requests: urllib3, http.client and TLS", (("urllib3/poolmanager.py", "urlopen"),), ()),
+    ("kube requests: kubernetes client call_api, without urllib3", (
         ("kubernetes/client/api_client.py", "call_api"),),
      (("urllib3/poolmanager.py", "urlopen"),)),
-    ("  - body encoding (syncer kube.encode)", (("syncer/kube.py", "encode"),), ()),
-    ("  - retry wrapper (tenacity), without the request", (("tenacity/__init__.py", "__call__"),),
-     (("syncer/kube.py", "once"),)),
-    ("  - log line per write (structlog + redaction)", (("structlog/_native.py", "meth"),), ()),
+    ("kube requests: body encoding (syncer kube.encode)", (("syncer/kube.py", "encode"),), ()),
+    ("kube requests: retry wrapper (tenacity), without the request",
+     (("tenacity/__init__.py", "__call__"),), (("syncer/kube.py", "once"),)),
+    ("log lines (structlog + redaction)", (("structlog/_native.py", "meth"),), ()),
 )
 
 
