@@ -45,9 +45,11 @@ class Options:
     token_max_ttl: int = 60
     min_daemon_cycles: int = 3
     floor_concurrency: tuple[int, ...] = FLOOR_CONCURRENCY
-    # Optional comparisons: the Go floor over HTTP/1.1, and a Python httpx HTTP/2 client.
+    # Optional comparisons: the Go floor over HTTP/1.1, Python httpx over HTTP/2 and bare
+    # urllib3 over HTTP/1.1 (bench/pyfloor.py), at these concurrencies.
     go_http1: tuple[int, ...] = ()
     python_h2: tuple[int, ...] = ()
+    python_urllib3: tuple[int, ...] = ()
     # Sizes whose start-up and initial sync are profiled (importtime, cProfile; py-spy too).
     profile_sizes: tuple[int, ...] = ()
     py_spy: bool = False

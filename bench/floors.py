@@ -6,8 +6,9 @@ are deleted between runs:
 
 - the **Go floor** (``bench/floor_go``) over HTTP/2 at each of
   ``--floor-concurrency`` (8, 32, 64, 128); the best of them is *the* floor;
-- optionally the Go floor over HTTP/1.1 (``--go-http1``) and a Python httpx
-  HTTP/2 prototype (``--python-h2``), to tell the protocol from the language;
+- optionally the Go floor over HTTP/1.1 (``--go-http1``) and Python prototypes
+  (``bench/pyfloor.py``: httpx over HTTP/2 with ``--python-h2``, bare urllib3 over
+  HTTP/1.1 with ``--python-urllib3``), to tell the protocol from the language;
 - the **Python-client floor** (``bench/floor.py``): the official client with the
   syncer's limits, as before.
 
@@ -27,7 +28,7 @@ from bench import k8s as bk
 from bench import layout as lay
 from bench.context import REPO, Context, log
 
-H2_SCRIPT = Path(__file__).with_name("h2floor.py")
+PYFLOOR = Path(__file__).with_name("pyfloor.py")
 
 
 def _measure(ctx: Context, n: int, layout: lay.Layout, label: str, *, argv: list[str],
@@ -66,15 +67,20 @@ def _go(ctx: Context, n: int, layout: lay.Layout, creates: Path, concurrency: in
                     about={"impl": "go", "concurrency": concurrency, "rep": rep})
 
 
-def _python_h2(ctx: Context, n: int, layout: lay.Layout, creates: Path,
-               concurrency: int, *, rep: int = 0) -> dict[str, Any]:
+def _python(ctx: Context, n: int, layout: lay.Layout, creates: Path, concurrency: int, *,
+            transport: str, rep: int = 0) -> dict[str, Any]:
+    """A Python prototype floor (bench/pyfloor.py): httpx over HTTP/2 from its cached venv,
+    or urllib3 over HTTP/1.1 from the project's."""
+    python = (venvs.ensure(venvs.H2) / "python" if transport == "httpx-h2"
+              else Path(sys.executable))
     floor = ctx.identities["floor"]
-    argv = [str(venvs.ensure(venvs.H2) / "python"), str(H2_SCRIPT), "--server",
+    argv = [str(python), str(PYFLOOR), "--transport", transport, "--server",
             ctx.env.apiserver_url, "--ca", ctx.env.ca_cert, "--token-file",
             str(floor.token_file), "--bodies", str(creates), "--concurrency", str(concurrency)]
-    return _measure(ctx, n, layout, f"floor-h2py-c{concurrency}-{n}-{rep}", argv=argv,
+    impl = "python-httpx" if transport == "httpx-h2" else "python-urllib3"
+    return _measure(ctx, n, layout, f"floor-{impl}-c{concurrency}-{n}-{rep}", argv=argv,
                     env=procs.scrubbed_env(),
-                    about={"impl": "python-httpx", "concurrency": concurrency, "rep": rep})
+                    about={"impl": impl, "concurrency": concurrency, "rep": rep})
 
 
 def _python_client(ctx: Context, n: int, layout: lay.Layout, creates: Path, *,
@@ -122,14 +128,15 @@ def run(ctx: Context, n: int, rep: int = 0) -> tuple[dict[str, Any], list[dict[s
     try:
         plan = ([("go h2", c) for c in opts.floor_concurrency]
                 + [("go http/1.1", c) for c in opts.go_http1]
-                + [("python httpx h2", c) for c in opts.python_h2])
+                + [("httpx-h2", c) for c in opts.python_h2]
+                + [("urllib3", c) for c in opts.python_urllib3])
         for what, c in plan:
             if what == "go h2":
                 floors.append(_go(ctx, n, layout, creates, c, rep=rep))
             elif what == "go http/1.1":
                 floors.append(_go(ctx, n, layout, creates, c, http1=True, rep=rep))
             else:
-                floors.append(_python_h2(ctx, n, layout, creates, c, rep=rep))
+                floors.append(_python(ctx, n, layout, creates, c, transport=what, rep=rep))
             got = floors[-1]
             log(f"N={n}: floor {what} x{c}: {got.get('seconds', 0):.2f}s "
                 f"({got.get('proto', '?')}, {got.get('connections', '?')} connections, "

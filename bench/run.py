@@ -43,7 +43,14 @@ def _num(row: dict[str, Any], part: str, key: str) -> float | None:
     return float(value) if isinstance(value, int | float) and value else None
 
 
-def _ratios(row: dict[str, Any]) -> None:
+def _derive(row: dict[str, Any]) -> None:
+    """The best floor, CPU work and the ratios, from a size's measured runs (also for a
+    results.json saved by an older version)."""
+    if row.get("floors"):
+        row["go_floor"] = floors.best(row["floors"], row["n"])
+    for part in (row.get("initial"), row.get("floor")):
+        if isinstance(part, dict) and part.get("cpu"):
+            part["work"] = floors.work(part["cpu"])
     cycle = _num(row, "initial", "cycle")
     if cycle and _num(row, "floor", "seconds"):
         row["vs_floor"] = cycle / row["floor"]["seconds"]
@@ -78,13 +85,10 @@ def _floors_and_initial(ctx: Context, n: int, layout: lay.Layout, config: Path,
         init["rep"] = rep
         if init.get("cycle"):
             init["objects_per_s"] = 2 * n / init["cycle"]
-        init["work"] = floors.work(init.get("cpu"))
         initials.append(init)
         if rep + 1 < ctx.opts.repeat:
             bk.delete_objects(ctx.core, layout.namespaces, syncer_parts.SELECTOR)
     row["floor"] = _fastest(python_floors, "seconds")
-    row["floor"]["work"] = floors.work(row["floor"].get("cpu"))
-    row["go_floor"] = floors.best(row["floors"], n)
     row["initial"] = _fastest(initials, "cycle")
     if ctx.opts.repeat > 1:
         row["initial_runs"] = initials
@@ -139,7 +143,7 @@ def run_size(ctx: Context, n: int) -> dict[str, Any]:
     for name, part in parts:
         if isinstance(part, dict) and part.get("error"):
             row["errors"].append(f"{name}: {part['error']}")
-    _ratios(row)
+    _derive(row)
     row["seconds"] = time.monotonic() - t0
     log(f"N={n}: done in {row['seconds']:.0f}s")
     return row
@@ -244,6 +248,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="also run the Go floor over HTTP/1.1 at these concurrencies")
     parser.add_argument("--python-h2", type=_ints("--python-h2", True), default=(),
                         help="also run the Python httpx HTTP/2 prototype at these")
+    parser.add_argument("--python-urllib3", type=_ints("--python-urllib3", True), default=(),
+                        help="also run a bare urllib3 HTTP/1.1 client at these")
     parser.add_argument("--profile", type=_ints("--profile", True), default=(),
                         help="sizes to profile (import time, cProfile of the initial sync)")
     parser.add_argument("--py-spy", action="store_true",
@@ -268,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     png = None if args.no_plot else (args.png or out.with_name("results.png"))
     if args.render:
         results = json.loads(args.render.read_text())
+        for row in results["sizes"]:
+            _derive(row)
         results["targets"] = report.evaluate(results)
         if png:
             venvs.plot(args.render, png)
@@ -279,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                    daemon_interval=args.daemon_interval, token_ttl=args.token_ttl,
                    token_max_ttl=args.token_max_ttl, floor_concurrency=args.floor_concurrency,
                    go_http1=args.go_http1, python_h2=args.python_h2,
+                   python_urllib3=args.python_urllib3,
                    profile_sizes=args.profile, py_spy=args.py_spy, repeat=max(1, args.repeat))
     command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
     results = run(opts, workdir=args.workdir, out=out, png=png,

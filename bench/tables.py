@@ -78,6 +78,7 @@ def summary(rows: list[dict[str, Any]]) -> list[str]:
 
 def _run_name(run: dict[str, Any], repeated: bool) -> str:
     impl = {"go": "Go floor", "python-httpx": "Python httpx floor (prototype)",
+            "python-urllib3": "Python urllib3 floor (prototype)",
             "python-kubernetes": "Python-client floor"}.get(str(run.get("impl")), "?")
     rep = f" #{run.get('rep', 0) + 1}" if repeated else ""
     return f"{impl} x{run.get('concurrency', '?')}{rep}"
