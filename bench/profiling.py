@@ -95,8 +95,9 @@ PARTS: tuple[Part, ...] = (
         ("kubernetes/client/api_client.py", "call_api"),),
      (("urllib3/poolmanager.py", "urlopen"),)),
     ("kube requests: body encoding (syncer kube.encode)", (("syncer/kube.py", "encode"),), ()),
-    ("kube requests: retry wrapper (tenacity), without the request",
-     (("tenacity/__init__.py", "__call__"),), (("syncer/kube.py", "once"),)),
+    ("retry wrapper (tenacity), without the kube or Vault request it wraps",
+     (("tenacity/__init__.py", "__call__"),),
+     (("syncer/kube.py", "once"), ("syncer/vault/reader.py", "_read_once"))),
     ("log lines (structlog + redaction)", (("structlog/_native.py", "meth"),), ()),
 )
 
