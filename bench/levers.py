@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.levers [--calls 2000]
 
-Times (``timeit``, one thread, the best of 5 repeats) each piece a create
+Times (``timeit``, one thread, the fastest of 25 short repeats, which a busy
+machine disturbs least) each piece a create
 passes through in the syncer besides the network - the bearer-token refresh
 of the kubernetes client, the retry wrapper, the log line, body encoding (see
 ``syncer_parts.probes``) - and scales it to ``--calls`` requests (2,000 = an
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from bench import syncer_parts
 
-REPEATS = 5
+REPEATS = 25  # short repeats; the fastest is the least preempted
 
 
 def _kubeconfig(folder: Path) -> Path:
@@ -43,7 +44,7 @@ def measure(calls: int) -> list[tuple[str, float]]:
         probes = syncer_parts.probes(_kubeconfig(Path(tmp)))
         out = []
         for name, fn in probes.items():
-            number = max(100, calls // 2)
+            number = max(50, calls // 10)
             best = min(timeit.repeat(fn, number=number, repeat=REPEATS))
             out.append((name, best / number * 1e6))
     return out

@@ -67,10 +67,15 @@ def section(row: dict[str, Any]) -> list[str]:
         lines += _functions("Top 20 by self CPU (no-op):", noop["by_self"], "self_s", "self s")
     spy = prof.get("pyspy") or {}
     if spy.get("by_cumulative"):
-        lines += [f"py-spy of an initial sync ({spy['rate']} samples/s, active threads only): "
-                  f"{spy['samples']:,} samples = {spy['seconds']:.2f} thread-seconds; the cycle "
-                  f"took {fmt(spy.get('cycle'))} s and the process {fmt(spy.get('wall'))} s.",
-                  ""]
+        lines += [f"py-spy of an initial sync ({spy['rate']} samples/s, only the thread holding "
+                  f"the GIL): {spy['samples']:,} samples = {spy['seconds']:.2f} s of Python on a "
+                  f"CPU; the cycle took {fmt(spy.get('cycle'))} s and the process "
+                  f"{fmt(spy.get('wall'))} s.", ""]
+        if spy.get("parts"):
+            lines += ["| part | samples s | share |", "|---|---|---|"]
+            lines += [f"| {p['part']} | {p['seconds']:.3f} | {p['share']:.1%} |"
+                      for p in spy["parts"]]
+            lines.append("")
         lines += _functions("Top 20 by cumulative samples:", spy["by_cumulative"], "seconds",
                             "seconds")
         lines += _functions("Top 20 by self samples:", spy["by_self"], "seconds", "seconds")

@@ -6,7 +6,8 @@ initial sync spends its CPU, measured on the run's own servers and config.
 - an initial sync (objects deleted first), then a no-op cycle, under per-thread
   cProfile (``bench/profiling.py``);
 - with ``--py-spy``, another initial sync sampled by py-spy (installed once into
-  a cached venv), which costs the process far less than cProfile.
+  a cached venv; ``--gil``: only the thread running Python), which distorts far
+  less than cProfile, whose per-call cost inflates Python-heavy code.
 """
 
 from __future__ import annotations
@@ -63,8 +64,10 @@ def _cprofile(ctx: Context, n: int, config: Path, label: str) -> dict[str, Any]:
 def _pyspy(ctx: Context, n: int, config: Path) -> dict[str, Any]:
     raw, out = ctx.folder / f"initial-{n}.pyspy", ctx.folder / f"pyspy-{n}.out"
     measured = procs.run_measured(
+        # --gil: only samples of the thread holding the GIL, i.e. Python running on a CPU
+        # (threads waiting on a socket release it), so the shares are of Python's CPU.
         [str(venvs.ensure(venvs.PROFILE) / "py-spy"), "record", "--rate", str(PYSPY_RATE),
-         "--function", "--nonblocking", "--format", "raw", "--output", str(raw), "--",
+         "--function", "--nonblocking", "--gil", "--format", "raw", "--output", str(raw), "--",
          str(BIN / "kserve-vault-sync"), "once", "-c", str(config), "--kubeconfig",
          ctx.kubeconfig("syncer")],
         env=procs.scrubbed_env(), stdout=out, stderr=ctx.folder / f"pyspy-{n}.err",

@@ -120,10 +120,21 @@ def breakdown(prof: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _frame_matches(frame: str, wanted: tuple[tuple[str, str], ...]) -> bool:
+    """A py-spy frame "Class.name (path/file.py:line)" against (file suffix, name)."""
+    name, _, where = frame.partition(" (")
+    filename = where.rsplit(":", 1)[0]
+    return any(filename.endswith(f) and (name == n or name.endswith("." + n))
+               for f, n in wanted)
+
+
 def pyspy_top(raw: Path, rate: int, top: int = 20) -> dict[str, Any]:
-    """Top frames by self and cumulative samples from py-spy's ``--format raw`` output."""
+    """Top frames by self and cumulative samples from py-spy's ``--format raw`` output,
+    and the samples of each of ``PARTS`` (stacks holding one of its functions and none
+    of those subtracted)."""
     self_count: Counter[str] = Counter()
     cumulative: Counter[str] = Counter()
+    parts: Counter[str] = Counter()
     total = 0
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -135,12 +146,19 @@ def pyspy_top(raw: Path, rate: int, top: int = 20) -> dict[str, Any]:
         self_count[frames[-1]] += count
         for frame in set(frames):
             cumulative[frame] += count
+        for label, plus, minus in PARTS:
+            if any(_frame_matches(f, plus) for f in frames) and not any(
+                    _frame_matches(f, minus) for f in frames):
+                parts[label] += count
 
     def rank(counter: Counter[str]) -> list[dict[str, Any]]:
         return [{"function": f, "samples": c, "share": c / total if total else 0.0,
                  "seconds": c / rate} for f, c in counter.most_common(top)]
 
     return {"samples": total, "rate": rate, "seconds": total / rate,
+            "parts": [{"part": label, "seconds": parts[label] / rate,
+                       "share": parts[label] / total if total else 0.0}
+                      for label, _, _ in PARTS],
             "by_cumulative": rank(cumulative), "by_self": rank(self_count)}
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import pstats
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,7 +28,8 @@ pytestmark = pytest.mark.integration
 def test_bench_smoke(devenv: servers.Env, tmp_path: Path) -> None:
     opts = bench_run.Options(sizes=[10], script_sample=2, daemon_seconds=6.0,
                              daemon_interval=1.0, token_ttl=3, token_max_ttl=6,
-                             profile_sizes=(10,), repeat=2, values=seeds.fake)
+                             profile_sizes=(10,), repeat=2, python_urllib3=(8,),
+                             values=seeds.fake)
     out, json_out = tmp_path / "RESULTS.md", tmp_path / "results.json"
     results = bench_run.run(opts, env=devenv, workdir=tmp_path / "work", out=out,
                             json_out=json_out, png=None, command="smoke")
@@ -37,16 +40,20 @@ def test_bench_smoke(devenv: servers.Env, tmp_path: Path) -> None:
     assert row["floor"]["kube"]["writes"] == 20
     # The Go floor, twice (--repeat 2): every concurrency created all 20 objects over
     # HTTP/2, as streams of one connection, and the API server saw exactly those writes.
-    assert [(f["rep"], f["concurrency"]) for f in row["floors"]] == [
+    go = [f for f in row["floors"] if f["impl"] == "go"]
+    assert [(f["rep"], f["concurrency"]) for f in go] == [
         (rep, c) for rep in (0, 1) for c in (8, 32, 64, 128)]
-    for floor in row["floors"]:
+    for floor in go:
         assert floor["impl"] == "go" and floor["rc"] == 0, floor
         assert floor["proto"] == "HTTP/2.0" and floor["connections"] == 1, floor
         assert floor["created"] == 20 and floor["kube"]["writes"] == 20, floor
         assert floor["kube"]["by_kind"] == {"create secrets": 10,
                                             "create serviceaccounts": 10}, floor
     assert row["go_floor"]["concurrency"] in (8, 32, 64, 128)
-    assert row["go_floor"]["seconds"] == min(f["seconds"] for f in row["floors"])
+    assert row["go_floor"]["seconds"] == min(f["seconds"] for f in go)
+    # The bare urllib3 prototype (bench/pyfloor.py) posts the same bodies over HTTP/1.1.
+    py = [f for f in row["floors"] if f["impl"] == "python-urllib3"]
+    assert [f["created"] for f in py] == [20, 20] and all(f["kube"]["writes"] == 20 for f in py)
     assert row["vs_go_floor"] > 0 and row["work_vs_go_floor"] > 0
     # Each repetition's initial sync started from nothing and wrote everything.
     assert [i["kube"]["writes"] for i in row["initial_runs"]] == [20, 20]
@@ -85,6 +92,11 @@ def test_bench_smoke(devenv: servers.Env, tmp_path: Path) -> None:
     creates = [calls for (filename, _, name), (_, calls, _, _, _) in prof.stats.items()
                if filename.endswith("syncer/kube.py") and name == "create"]
     assert creates == [20]
+
+    # The per-request probes of the syncer's client stack still run (no server needed).
+    levers = subprocess.run([sys.executable, "-m", "bench.levers", "--calls", "100"],
+                            capture_output=True, text=True, timeout=300, check=True).stdout
+    assert levers.count("\n| ") == 6, levers  # the header and five probes
 
     text = out.read_text()
     assert "N = 10 targets" in text and "## Machine" in text
