@@ -46,9 +46,10 @@ def section(row: dict[str, Any]) -> list[str]:
                   f"{fmt(cp.get('cycle'))} s and the process {fmt(cp.get('wall'))} s under the "
                   "profiler.", ""]
         if cp.get("parts"):
-            lines += ["Where that CPU went (cumulative time of one function per part; "
-                      "cProfile inflates Python-heavy code, so shares, not seconds, carry "
-                      "over to an unprofiled run):", "", "| part | CPU s | share |",
+            lines += ["Where that CPU went (cumulative time of one function per part). "
+                      "cProfile's cost per call inflates code made of many small Python "
+                      "calls, so these shares overstate such parts; py-spy's below do not:",
+                      "", "| part | CPU s | share |",
                       "|---|---|---|"]
             lines += [f"| {p['part']} | {p['seconds']:.3f} | {p['share']:.1%} |"
                       for p in cp["parts"]]
