@@ -39,6 +39,7 @@ kserve: venv
 test-tools: venv
 	$(BIN)/python -m devenv tools
 	$(BIN)/python -m devenv image-tools
+	$(BIN)/python -m bench.gobuild
 
 # HashiCorp Vault and its AWS engine as an OpenBao plugin (test dependencies only;
 # the Vault-facing tests run on both servers). Cached like the control plane;

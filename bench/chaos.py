@@ -90,8 +90,8 @@ class Chaos:
     def __init__(self, env: servers.Env, folder: Path, rng: random.Random) -> None:
         self.env, self.folder, self.rng = env, folder, rng
         configuration = k8s.Configuration()
-        k8s_config.load_kube_config(config_file=env.kubeconfig,
-                                    client_configuration=configuration)
+        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=env.kubeconfig, client_configuration=configuration)
         self.core = k8s.CoreV1Api(k8s.ApiClient(configuration))
         self.coord = k8s.CoordinationV1Api(k8s.ApiClient(configuration))
         self.bao = hvac.Client(url=env.vault_addr, token=env.vault_token)
@@ -146,8 +146,8 @@ class Chaos:
 
     def leader(self) -> Replica | None:
         try:
-            holder = self.coord.read_namespaced_lease("kserve-vault-sync",
-                                                      "default").spec.holder_identity
+            spec = self.coord.read_namespaced_lease("kserve-vault-sync", "default").spec
+            holder = spec.holder_identity if spec is not None else None
         except k8s.ApiException:
             return None
         # The identity is POD_NAME + "_" + pid (syncer.leader.default_identity).
@@ -236,8 +236,8 @@ class Chaos:
             try:
                 data = {k: base64.b64decode(v).decode() for k, v in
                         (self.core.read_namespaced_secret(f"s{t}", ns).data or {}).items()}
-                spec = json.loads(base64.b64decode(self.core.read_namespaced_secret(
-                    "storage-config", ns).data[f"k{t}"]))
+                shared = self.core.read_namespaced_secret("storage-config", ns).data or {}
+                spec = json.loads(base64.b64decode(shared[f"k{t}"]))
                 listed = [s.name for s in self.core.read_namespaced_service_account(
                     f"sa{t}", ns).secrets or []]
             except (k8s.ApiException, KeyError):

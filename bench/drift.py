@@ -97,8 +97,8 @@ def measure_tampers(core: k8s.CoreV1Api, names: list[str], current: str, count: 
             "AWS_SECRET_ACCESS_KEY": f"tampered-{n}"}})
         started = time.monotonic()
         while time.monotonic() - started < 30:
-            data = core.read_namespaced_secret("s3-secret", ns).data
-            if base64.b64decode(data["AWS_SECRET_ACCESS_KEY"]).decode() == current:
+            data = core.read_namespaced_secret("s3-secret", ns).data or {}
+            if base64.b64decode(data.get("AWS_SECRET_ACCESS_KEY", "")).decode() == current:
                 break
             time.sleep(0.005)
         tampers.append(time.monotonic() - started)
@@ -119,8 +119,8 @@ def main() -> int:
         proc = None
         try:
             configuration = k8s.Configuration()
-            k8s_config.load_kube_config(config_file=env.kubeconfig,
-                                        client_configuration=configuration)
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=env.kubeconfig, client_configuration=configuration)
             core = k8s.CoreV1Api(k8s.ApiClient(configuration))
             names = [f"team-{i:03d}" for i in range(args.namespaces)]
             for ns in names:
@@ -153,8 +153,8 @@ def main() -> int:
             def values() -> list[str]:
                 items = core.list_secret_for_all_namespaces(
                     label_selector="app.kubernetes.io/managed-by=kserve-vault-sync").items
-                return [base64.b64decode(s.data["AWS_SECRET_ACCESS_KEY"]).decode()
-                        for s in items if s.metadata.name == "s3-secret"]
+                return [base64.b64decode((s.data or {}).get("AWS_SECRET_ACCESS_KEY", "")).decode()
+                        for s in items if s.metadata and s.metadata.name == "s3-secret"]
 
             def wait_all(value: str, limit: float = 60) -> float:
                 started = time.monotonic()

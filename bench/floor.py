@@ -6,7 +6,9 @@ size - that POSTs the exact Secret and ServiceAccount bodies the syncer
 would create (Secrets first, then ServiceAccounts, as one queue). No Vault
 read, no list, no diff: what the API server on this machine can take.
 
-    python -m bench.floor --kubeconfig K --bodies bodies.json --concurrency 8
+    python -m bench.floor --kubeconfig K --bodies creates.jsonl --concurrency 8
+
+(``creates.jsonl``: one {kind, namespace, path, body} per line, see bench/syncer_parts.py)
 
 prints one JSON line: {"seconds": ..., "created": ..., "errors": ...}.
 """
@@ -28,21 +30,24 @@ from kubernetes.client.exceptions import ApiException
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--kubeconfig", required=True)
-    parser.add_argument("--bodies", required=True, help="JSON list of {kind, namespace, body}")
+    parser.add_argument("--bodies", required=True,
+                        help="JSON lines of {kind, namespace, path, body}")
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args(argv)
     with open(args.bodies) as fh:
-        objects: list[dict[str, Any]] = json.load(fh)
+        objects: list[dict[str, Any]] = [json.loads(line) for line in fh if line.strip()]
     configuration = k8s.Configuration()
-    k8s_config.load_kube_config(config_file=args.kubeconfig, client_configuration=configuration)
+    k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=args.kubeconfig, client_configuration=configuration)
     configuration.connection_pool_maxsize = args.concurrency
     configuration.retries = 0
     core = k8s.CoreV1Api(k8s.ApiClient(configuration))
 
     def create(obj: dict[str, Any]) -> int:
-        fn = (core.create_namespaced_secret if obj["kind"] == "Secret"
-              else core.create_namespaced_service_account)
+        fn: Any = (core.create_namespaced_secret if obj["kind"] == "Secret"
+                   else core.create_namespaced_service_account)
         try:
+            # A plain dict body and the raw response (_preload_content=False), not models.
             resp = fn(obj["namespace"], obj["body"], _preload_content=False)
             resp.data  # noqa: B018 - read the body so the connection is reused
             return int(resp.status)

@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,9 +28,26 @@ ACTORS = ("syncer", "floor", "script")
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Identity:
+    """One actor's credentials: a kubeconfig, and the same token alone in a file
+    (for the Go floor, which reads no kubeconfig). Both mode 0600."""
+
+    kubeconfig: Path
+    token_file: Path
+
+
+def _private(path: Path, text: str) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    return path
+
+
 def admin_api(env: servers.Env, pool: int = 8) -> k8s.ApiClient:
     configuration = k8s.Configuration()
-    k8s_config.load_kube_config(config_file=env.kubeconfig, client_configuration=configuration)
+    k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=env.kubeconfig, client_configuration=configuration)
     configuration.connection_pool_maxsize = pool
     return k8s.ApiClient(configuration)
 
@@ -47,38 +65,44 @@ def _ignore_exists(fn: Callable[[], Any]) -> None:
 
 
 def identities(env: servers.Env, core: k8s.CoreV1Api, rbac: k8s.RbacAuthorizationV1Api,
-               folder: Path) -> dict[str, str]:
-    """Create the actors' ServiceAccounts and RBAC; return actor -> kubeconfig path."""
-    _ignore_exists(lambda: core.create_namespace(
-        {"metadata": {"name": BENCH_NS}}))
-    _ignore_exists(lambda: rbac.create_cluster_role({
-        "metadata": {"name": ROLE},
-        "rules": [
-            {"apiGroups": [""], "resources": ["secrets", "serviceaccounts"],
-             "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
-            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
-        ]}))
+               folder: Path) -> dict[str, Identity]:
+    """Create the actors' ServiceAccounts and RBAC; return actor -> its credentials."""
+    meta = k8s.V1ObjectMeta
+    _ignore_exists(lambda: core.create_namespace(k8s.V1Namespace(metadata=meta(name=BENCH_NS))))
+    _ignore_exists(lambda: rbac.create_cluster_role(k8s.V1ClusterRole(
+        metadata=meta(name=ROLE),
+        rules=[
+            k8s.V1PolicyRule(api_groups=[""], resources=["secrets", "serviceaccounts"],
+                             verbs=["get", "list", "watch", "create", "update", "patch",
+                                    "delete"]),
+            k8s.V1PolicyRule(api_groups=[""], resources=["namespaces"],
+                             verbs=["get", "list", "watch"]),
+        ])))
     out = {}
     for actor in ACTORS:
-        _ignore_exists(lambda a=actor: core.create_namespaced_service_account(
-            BENCH_NS, {"metadata": {"name": a}}))
-        _ignore_exists(lambda a=actor: rbac.create_cluster_role_binding({
-            "metadata": {"name": f"{ROLE}-{a}"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                        "name": ROLE},
-            "subjects": [{"kind": "ServiceAccount", "name": a, "namespace": BENCH_NS}]}))
-        token = core.create_namespaced_service_account_token(
-            actor, BENCH_NS, {"spec": {"expirationSeconds": 6 * 3600}}).status.token
-        path = folder / f"kubeconfig-{actor}"
-        path.write_text(json.dumps({
+        _ignore_exists(lambda a=actor: core.create_namespaced_service_account(  # type: ignore[misc]
+            BENCH_NS, k8s.V1ServiceAccount(metadata=meta(name=a))))
+        _ignore_exists(lambda a=actor: rbac.create_cluster_role_binding(  # type: ignore[misc]
+            k8s.V1ClusterRoleBinding(
+                metadata=meta(name=f"{ROLE}-{a}"),
+                role_ref=k8s.V1RoleRef(api_group="rbac.authorization.k8s.io",
+                                       kind="ClusterRole", name=ROLE),
+                subjects=[k8s.RbacV1Subject(kind="ServiceAccount", name=a,
+                                            namespace=BENCH_NS)])))
+        status = core.create_namespaced_service_account_token(
+            actor, BENCH_NS, k8s.AuthenticationV1TokenRequest(
+                spec=k8s.V1TokenRequestSpec(audiences=[], expiration_seconds=6 * 3600))).status
+        if status is None or not status.token:
+            raise RuntimeError(f"TokenRequest for {actor}: no token in the response")
+        token: str = status.token
+        kubeconfig = _private(folder / f"kubeconfig-{actor}", json.dumps({
             "apiVersion": "v1", "kind": "Config", "current-context": actor,
             "clusters": [{"name": "kvs-dev", "cluster": {
                 "server": env.apiserver_url, "certificate-authority": env.ca_cert}}],
             "users": [{"name": actor, "user": {"token": token}}],
             "contexts": [{"name": actor, "context": {"cluster": "kvs-dev", "user": actor}}],
         }, indent=1))
-        os.chmod(path, 0o600)
-        out[actor] = str(path)
+        out[actor] = Identity(kubeconfig, _private(folder / f"token-{actor}", token))
     return out
 
 
@@ -89,8 +113,8 @@ def parallel(fn: Callable[[T], Any], items: Iterable[T], workers: int = 8) -> li
 
 def create_namespaces(core: k8s.CoreV1Api, names: Iterable[str]) -> None:
     parallel(lambda n: _ignore_exists(lambda: core.create_namespace(
-        {"metadata": {"name": n, "labels": {"kvs-bench": "true"}}}, _preload_content=False)),
-        list(names))
+        k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=n, labels={"kvs-bench": "true"})),
+        _preload_content=False)), list(names))
 
 
 def delete_objects(core: k8s.CoreV1Api, namespaces: Iterable[str], selector: str) -> None:
@@ -109,8 +133,9 @@ def list_secrets(core: k8s.CoreV1Api, selector: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     token = None
     for _ in range(10_000):  # bounded: 500 per page
-        resp = core.list_secret_for_all_namespaces(label_selector=selector, limit=500,
-                                                   _continue=token, _preload_content=False)
+        # Raw JSON (_preload_content=False): the response, not the typed list model.
+        resp: Any = core.list_secret_for_all_namespaces(
+            label_selector=selector, limit=500, _continue=token, _preload_content=False)
         page = json.loads(resp.data)
         items.extend(page.get("items") or [])
         token = (page.get("metadata") or {}).get("continue")

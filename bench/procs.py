@@ -91,28 +91,66 @@ class Measured:
     returncode: int
     wall: float
     peak_rss_mib: float
+    cpu_seconds: float  # user + system of the child and its reaped children (rusage)
     stdout: Path
     stderr: Path
 
 
+class _Reaper:
+    """Reaps one child with ``wait4`` in a thread: its exit status and rusage, exactly
+    when it exits (Popen.wait would discard the rusage)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.status: int | None = None
+        self.cpu_seconds = 0.0
+        self.exited_at = 0.0
+        self._thread = threading.Thread(target=self._wait, daemon=True)
+        self._thread.start()
+
+    def _wait(self) -> None:
+        _, status, usage = os.wait4(self.pid, 0)
+        self.exited_at = time.monotonic()
+        self.cpu_seconds = usage.ru_utime + usage.ru_stime
+        self.status = status
+
+    def join(self, timeout: float) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM by pid, SIGKILL after ``grace``; the thread reaps it."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if self.status is not None:
+                return
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+            if self.join(grace):
+                return
+
+
 def run_measured(argv: list[str], *, env: dict[str, str], stdout: Path, stderr: Path,
                  timeout: float, cwd: str | None = None) -> Measured:
-    """Run to completion (bounded by ``timeout``), sampling RSS; wall time from spawn to exit."""
+    """Run to completion (bounded by ``timeout``), sampling RSS; wall time from spawn to
+    exit, CPU seconds from the child's rusage."""
     with stdout.open("wb") as out, stderr.open("wb") as err:
         started = time.monotonic()
         proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                                 env=env, cwd=cwd)
         sampler = RssSampler(proc.pid).start()
+        reaper = _Reaper(proc.pid)
         try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            stop_pid(proc, grace=5)
-            raise TimeoutError(f"{argv[0]} {argv[1] if len(argv) > 1 else ''} did not finish "
-                               f"within {timeout:.0f}s") from None
+            if not reaper.join(timeout):
+                reaper.stop()
+                raise TimeoutError(f"{argv[0]} {argv[1] if len(argv) > 1 else ''} did not "
+                                   f"finish within {timeout:.0f}s")
         finally:
-            wall = time.monotonic() - started
             sampler.stop()
-    return Measured(proc.returncode, wall, sampler.peak_mib, stdout, stderr)
+    if reaper.status is None:  # join() returned True, so the reaper has it
+        raise RuntimeError(f"{argv[0]}: exit status lost")
+    proc.returncode = os.waitstatus_to_exitcode(reaper.status)  # reaped here, not by Popen
+    return Measured(proc.returncode, reaper.exited_at - started, sampler.peak_mib,
+                    reaper.cpu_seconds, stdout, stderr)
 
 
 class Background:

@@ -1,178 +1,137 @@
-"""RESULTS.md from the results dict, the plot through a cached matplotlib venv,
-and the machine description."""
+"""RESULTS.md from a results dict: the verdict on each target, computed from the
+numbers, and the tables (``bench/tables.py``)."""
 
 from __future__ import annotations
 
-import fcntl
-import os
-import platform
-import subprocess
-import sys
-import time
+import statistics
 from pathlib import Path
 from typing import Any
 
-MATPLOTLIB = "matplotlib==3.11.2"
-PLOT_SCRIPT = Path(__file__).with_name("plot.py")
+from bench import profile_report, tables
+from bench.tables import fmt, get
 
 
-def _cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "kserve-vault-sync"
+def _verdict(ok: bool | None) -> str:
+    return "not measured" if ok is None else ("**met**" if ok else "**not met**")
 
 
-def plot_python(timeout: float = 900.0) -> Path:
-    """The python of ~/.cache/kserve-vault-sync/bench-venv, created once (under a lock)."""
-    root = _cache_root()
-    root.mkdir(parents=True, exist_ok=True)
-    venv = root / "bench-venv"
-    python, marker = venv / "bin" / "python", venv / ".kvs-installed"
-    if python.exists() and marker.is_file() and marker.read_text() == MATPLOTLIB + "\n":
-        return python
-    with (root / "bench-venv.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (python.exists() and marker.is_file() and marker.read_text() == MATPLOTLIB + "\n"):
-            print(f"[bench] installing {MATPLOTLIB} into {venv} (once)", file=sys.stderr)
-            subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True,
-                           timeout=timeout)
-            subprocess.run([str(python), "-m", "pip", "install", "--quiet", MATPLOTLIB],
-                           check=True, timeout=timeout)
-            marker.write_text(MATPLOTLIB + "\n")
-    return python
+def _noop_1000(r: dict[str, Any] | None) -> str:
+    if not (r and r.get("noop")):
+        return f"- No-op cycle at 1,000: {_verdict(None)}."
+    noop = r["noop"]
+    ok = (noop["kube"]["writes"] == 0 and noop["vault"]["kv_reads"] == r["paths"]
+          and noop["kube"]["lists"] <= 10 and noop["kube"]["gets"] == 0
+          and noop["wall"] <= 1.0)
+    return (f"- No-op cycle at 1,000: {_verdict(ok)} - {noop['kube']['writes']} writes, "
+            f"{noop['vault']['kv_reads']} KV reads for {r['paths']} distinct paths "
+            f"(+{noop['vault']['lookups']} token lookup), {noop['kube']['lists']} list "
+            f"requests, {noop['kube']['gets']} gets; {noop['wall']:.2f} s process wall "
+            f"(interpreter start, config parse and imports included), "
+            f"{noop.get('cycle', 0):.2f} s cycle; a no-op cycle inside the running daemon "
+            f"(config already parsed): median "
+            f"{fmt(get(r, 'daemon', 'cycle_seconds_median'))} s.")
 
 
-def plot(results_json: Path, png: Path) -> None:
-    subprocess.run([str(plot_python()), str(PLOT_SCRIPT), str(results_json), str(png)],
-                   check=True, timeout=300)
+def _initial(r: dict[str, Any] | None, n: int) -> list[str]:
+    """Initial sync against the floors (1.5x) and the script (20x)."""
+    lines = []
+    if r and r.get("vs_go_floor"):
+        best = r["go_floor"]
+        lines.append(
+            f"- Initial sync at {n:,} within 1.5x of the Go floor: "
+            f"{_verdict(r['vs_go_floor'] <= 1.5)} - {r['initial']['cycle']:.2f} s cycle vs "
+            f"{best['seconds']:.2f} s Go floor (HTTP/2, {best['concurrency']} concurrent) = "
+            f"{r['vs_go_floor']:.2f}x ({r['initial']['wall']:.2f} s process wall = "
+            f"{r['initial']['wall'] / best['seconds']:.2f}x).")
+    if r and r.get("vs_floor"):
+        lines.append(
+            f"- Initial sync at {n:,} within 1.5x of the Python-client floor: "
+            f"{_verdict(r['vs_floor'] <= 1.5)} - {r['initial']['cycle']:.2f} s cycle vs "
+            f"{r['floor']['seconds']:.2f} s = {r['vs_floor']:.2f}x.")
+    if r and r.get("vs_script") and n == 1000:
+        how = (f"extrapolated from {r['script']['sample']} targets"
+               if r["script"]["extrapolated"] else "measured")
+        lines.append(
+            f"- Initial sync at 1,000 at least 20x faster than the script: "
+            f"{_verdict(r['vs_script'] >= 20)} - script {r['script']['estimate_seconds']:.0f} s "
+            f"({how}) vs {r['initial']['wall']:.2f} s syncer process wall = "
+            f"{r['vs_script']:.1f}x.")
+    return lines or [f"- Initial sync at {n:,} vs the floors and the script: {_verdict(None)}."]
 
 
-def machine() -> dict[str, Any]:
-    cpu = ""
-    cores = 0
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and not cpu:
-                cpu = line.split(":", 1)[1].strip()
-            if line.startswith("processor"):
-                cores += 1
-    except OSError:
-        pass
-    try:
-        free = subprocess.run(["free", "-m"], capture_output=True, text=True, timeout=10,
-                              check=False).stdout.strip()
-    except OSError:
-        free = "(free not available)"
-    return {"cpu": cpu, "cores": cores, "free": free, "kernel": platform.release(),
-            "python": platform.python_version(), "load_start": os.getloadavg()}
+def _at_10000(r: dict[str, Any] | None) -> list[str]:
+    if not (r and r.get("daemon")):
+        return [f"- 10,000 targets, steady RSS <= 150 MiB: {_verdict(None)}."]
+    steady = r["daemon"].get("steady_rss_mib")
+    done = r["initial"].get("rc") == 0 and r["initial"]["kube"]["writes"] == 20000
+    rss = f"{steady if steady is None else round(steady, 1)} MiB"
+    lines = [
+        f"- 10,000 targets complete with steady RSS <= 150 MiB: "
+        f"{_verdict(bool(done and steady is not None and steady <= 150))} - initial "
+        f"sync exit {r['initial'].get('rc')}, {r['initial']['kube']['writes']:,} writes, "
+        f"steady RSS {rss} (peak {r['initial']['peak_rss_mib']:.1f} MiB in `once`, "
+        f"{r['daemon']['peak_rss_mib']:.1f} MiB in the daemon).",
+        f"- Steady RSS at 10,000 <= 100 MiB: "
+        f"{_verdict(steady is not None and steady <= 100)} - {rss}."]
+    noop = r.get("noop") or {}
+    cycle = r["daemon"].get("cycle_seconds_median")
+    if noop.get("kube"):
+        ok = (noop["kube"]["writes"] == 0 and noop["kube"]["lists"] == 0
+              and cycle is not None and cycle <= 1.0)
+        lines.append(
+            f"- No-op cycle at 10,000 <= 1 s with 0 writes and 0 lists: {_verdict(ok)} - "
+            f"daemon median {fmt(cycle)} s; `once`: {noop['kube']['writes']} writes, "
+            f"{noop['kube']['lists']} lists, {fmt(noop.get('cycle'))} s cycle.")
+    return lines
 
 
-def _f(value: Any, digits: int = 2, unit: str = "") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}{unit}"
-    if isinstance(value, int):
-        return f"{value:,}{unit}"
-    return str(value)
+def _logins(rows: dict[int, dict[str, Any]]) -> list[str]:
+    logins = [(n, row["daemon"]) for n, row in sorted(rows.items()) if row.get("daemon")]
+    if not logins:
+        return []
+    # One per token lifetime (token_max_ttl, renewed in between): not per cycle, not per
+    # object. A cycle longer than the TTL necessarily logs in again every cycle.
+    ok = all(d["vault"]["logins"] <= d["expected_logins"] for _, d in logins)
+    detail = "; ".join(
+        f"N={n:,}: {d['vault']['logins']} logins + {d['vault']['renewals']} renewals in "
+        f"{d['window']:.0f} s over {d['cycles']} cycles (one per lifetime: "
+        f"{d['expected_logins']}"
+        + (f"; logins {statistics.mean(d['login_gaps']):.0f} s apart" if d["login_gaps"]
+           else "") + ")" for n, d in logins)
+    return [f"- One Vault login per token lifetime: {_verdict(ok)} - {detail}."]
 
 
-def _get(row: dict[str, Any], *keys: str) -> Any:
-    value: Any = row
-    for key in keys:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
+def evaluate(results: dict[str, Any]) -> str:
+    """Met / not met for each target, from the numbers."""
+    rows = {r["n"]: r for r in results["sizes"]}
+    lines = [_noop_1000(rows.get(1000)), *_initial(rows.get(1000), 1000)]
+    if rows.get(10000):
+        lines += _initial(rows.get(10000), 10000)
+    lines += _at_10000(rows.get(10000))
+    lines += _logins(rows)
+    return "\n".join(lines)
 
 
-def _script_note(script: dict[str, Any]) -> str:
-    if not script:
-        return ""
-    if script.get("extrapolated"):
-        return f" (extrapolated from {script.get('sample')} targets)"
-    return " (measured)"
-
-
-def size_table(row: dict[str, Any]) -> str:
+def size_section(row: dict[str, Any], cores: int) -> str:
     n = row["n"]
-    init, noop, rot = row.get("initial") or {}, row.get("noop") or {}, row.get("rotation") or {}
-    floor, script, dae = row.get("floor") or {}, row.get("script") or {}, row.get("daemon") or {}
-    bound = ", upper bound" if dae.get("logins_per_hour_is_bound") else ""
     lines = [
         f"### N = {n:,} targets ({2 * n:,} objects: {n:,} Secrets + {n:,} ServiceAccounts; "
         f"{row['namespaces']:,} namespaces; P = {row['paths']:,} Vault paths)",
-        "",
-        "| measurement | syncer | raw-client floor | script baseline |",
-        "|---|---|---|---|",
-        f"| initial sync, time | {_f(init.get('cycle'))} s cycle, {_f(init.get('wall'))} s "
-        f"process wall | {_f(floor.get('seconds'))} s | "
-        f"{_f(script.get('estimate_seconds'), 1)} s{_script_note(script)} |",
-        f"| initial sync, objects/s | {_f(init.get('objects_per_s'), 0)} (cycle) | "
-        f"{_f(floor.get('objects_per_s'), 0)} | {_f(script.get('objects_per_s'), 1)} |",
-        f"| initial sync, kube requests (writes) | {_f(_get(init, 'kube', 'requests'))} "
-        f"({_f(_get(init, 'kube', 'writes'))}) | {_f(_get(floor, 'kube', 'requests'))} "
-        f"({_f(_get(floor, 'kube', 'writes'))}) | {_f(_get(script, 'kube', 'requests'))} "
-        f"({_f(_get(script, 'kube', 'writes'))}) for {script.get('sample', '-')} targets |",
-        f"| initial sync, Vault requests | {_f(_get(init, 'vault', 'requests'))} | 0 | "
-        f"{_f(_get(script, 'vault', 'requests'))} for {script.get('sample', '-')} targets |",
-        f"| syncer vs floor / script speed-up | {_f(row.get('vs_floor'))}x floor time | | "
-        f"{_f(row.get('vs_script'), 1)}x faster than the script |",
-        "",
-        "| syncer | value |",
-        "|---|---|",
-        f"| no-op cycle: process wall / cycle | {_f(noop.get('wall'))} s / "
-        f"{_f(noop.get('cycle'))} s |",
-        f"| no-op cycle inside the daemon (median / max of {_f(dae.get('cycles'))}) | "
-        f"{_f(dae.get('cycle_seconds_median'))} s / {_f(dae.get('cycle_seconds_max'))} s |",
-        f"| no-op: kube requests, writes, lists, gets | {_f(_get(noop, 'kube', 'requests'))}, "
-        f"{_f(_get(noop, 'kube', 'writes'))}, {_f(_get(noop, 'kube', 'lists'))}, "
-        f"{_f(_get(noop, 'kube', 'gets'))} |",
-        f"| no-op: Vault requests (KV reads + token lookup) | "
-        f"{_f(_get(noop, 'vault', 'requests'))} ({_f(_get(noop, 'vault', 'kv_reads'))} + "
-        f"{_f(_get(noop, 'vault', 'lookups'))}); distinct paths P = {row['paths']:,} |",
-        f"| rotation of 1 path used by {_f(rot.get('expected_writes'))} targets: writes | "
-        f"{_f(_get(rot, 'kube', 'writes'))} (Secrets with the new version afterwards: "
-        f"{_f(rot.get('applied'))}) |",
-        f"| rotation: time from the Vault write until applied (`once`) | "
-        f"{_f(rot.get('wall'))} s (cycle {_f(rot.get('cycle'))} s) |",
-        f"| peak RSS, initial sync (`once`) | {_f(init.get('peak_rss_mib'), 1)} MiB |",
-        f"| steady RSS, daemon after >= 3 cycles | {_f(dae.get('steady_rss_mib'), 1)} MiB "
-        f"(peak {_f(dae.get('peak_rss_mib'), 1)} MiB, {_f(dae.get('cycles'))} cycles in "
-        f"{_f(dae.get('window'), 0)} s) |",
-        f"| Vault logins / renewals in the daemon window | {_f(_get(dae, 'vault', 'logins'))} / "
-        f"{_f(_get(dae, 'vault', 'renewals'))} (token TTL {dae.get('token_ttl', '-')} s, max "
-        f"TTL {dae.get('token_max_ttl', '-')} s) |",
-        f"| Vault logins per hour (extrapolated{bound}) | {_f(dae.get('logins_per_hour'), 0)} "
-        f"(one per token lifetime would be {_f(dae.get('expected_logins_per_hour'), 0)}; "
-        f"cycles per hour {_f(dae.get('cycles_per_hour'), 0)}) |",
-    ]
+        "", *tables.comparison(row), "", *tables.syncer_table(row), ""]
+    if any(run.get("cpu") for run in row.get("floors") or []) or get(row, "initial", "cpu"):
+        lines += ["Floors and CPU (seconds of CPU over each process's life; `other` is the "
+                  "harness and everything else on the machine):", "",
+                  *tables.cpu_table(row, cores), ""]
+    lines += profile_report.section(row)
     if row.get("errors"):
-        lines += ["", "Errors: " + "; ".join(row["errors"])]
-    return "\n".join(lines) + "\n"
+        lines += ["Errors: " + "; ".join(row["errors"]), ""]
+    return "\n".join(lines)
 
 
-def write(results: dict[str, Any], out: Path, png_name: str | None,
-          analysis: str = "") -> None:
-    m = results["machine"]
-    rows = sorted(results["sizes"], key=lambda r: r["n"])
-    summary = ["| N | objects | floor s | syncer cycle s | syncer wall s | vs floor | "
-               "script s | vs script | no-op wall s | no-op writes | rotation writes | "
-               "peak RSS MiB | steady RSS MiB | logins/h |",
-               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        script_s = _get(r, "script", "estimate_seconds")
-        summary.append(
-            f"| {r['n']:,} | {2 * r['n']:,} | {_f(_get(r, 'floor', 'seconds'))} | "
-            f"{_f(_get(r, 'initial', 'cycle'))} | {_f(_get(r, 'initial', 'wall'))} | "
-            f"{_f(r.get('vs_floor'))}x | {_f(script_s, 1)}"
-            f"{'*' if _get(r, 'script', 'extrapolated') else ''} | "
-            f"{_f(r.get('vs_script'), 1)}x | {_f(_get(r, 'noop', 'wall'))} | "
-            f"{_f(_get(r, 'noop', 'kube', 'writes'))} | {_f(_get(r, 'rotation', 'kube', 'writes'))}"
-            f" | {_f(_get(r, 'initial', 'peak_rss_mib'), 1)} | "
-            f"{_f(_get(r, 'daemon', 'steady_rss_mib'), 1)} | "
-            f"{_f(_get(r, 'daemon', 'logins_per_hour'), 0)} |")
-    v = results["versions"]
-    text = [
+def _header(results: dict[str, Any]) -> list[str]:
+    m, v = results["machine"], results["versions"]
+    go = f", Go {v['go']}" if v.get("go") else ""
+    return [
         "# Scale benchmark results",
         "",
         f"Generated by `{results['command']}` on {results['date']} "
@@ -194,19 +153,31 @@ def write(results: dict[str, Any], out: Path, png_name: str | None,
         f"- Versions: kube-apiserver / etcd {v['kubernetes']} (dev environment), OpenBao "
         f"{v['openbao']}, Python {m['python']}, kubernetes client {v['kubernetes_client']}, "
         f"hvac {v['hvac']}, kserve-vault-sync {v['syncer']} (git {v['git']}), kubectl "
-        f"{v['kubectl']}.",
+        f"{v['kubectl']}{go}.",
         f"- Syncer settings: `sync.concurrency` {results['concurrency']} (the default is 8: "
         "eight concurrent writes and an HTTP pool of eight). The Python client has no "
         "client-side QPS limiter (client-go's default is 5 QPS / burst 10); the only limit "
-        "is the concurrency, and the floor uses the same.",
+        "is the concurrency, and the Python-client floor uses the same. The Go floor posts "
+        "the same bodies over HTTP/2 at several concurrencies; the best is the floor.",
         "",
+    ]
+
+
+def write(results: dict[str, Any], out: Path, png_name: str | None,
+          analysis: str = "") -> None:
+    rows = sorted(results["sizes"], key=lambda r: r["n"])
+    text = [
+        *_header(results),
         "## Summary",
         "",
-        *summary,
+        *tables.summary(rows),
         "",
-        "`*` extrapolated linearly from a timed sample of the first targets. `vs floor` = "
-        "syncer initial-sync cycle time / floor time (target <= 1.5 at N = 1,000); "
-        "`vs script` = script time / syncer process wall time (target >= 20 at N = 1,000).",
+        "`*` extrapolated linearly from a timed sample of the first targets. `vs Go floor` / "
+        "`vs Python floor` = syncer initial-sync cycle time / that floor's time (target <= "
+        "1.5); `CPU work vs Go floor` = CPU seconds of the syncer's `once` process plus the "
+        "API server, etcd and OpenBao during it / the same for the fastest Go floor run (the "
+        "ratio background load disturbs least); `vs script` = script time / syncer process "
+        "wall time (target >= 20 at N = 1,000).",
         "",
     ]
     if png_name:
@@ -214,10 +185,6 @@ def write(results: dict[str, Any], out: Path, png_name: str | None,
     if analysis:
         text += ["## Targets", "", analysis.strip(), ""]
     text += ["## Per size", ""]
-    for r in rows:
-        text += [size_table(r)]
+    cores = int(results["machine"].get("cores") or 1)
+    text += [size_section(r, cores) for r in rows]
     out.write_text("\n".join(text))
-
-
-def now() -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S %Z")

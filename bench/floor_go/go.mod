@@ -1,0 +1,3 @@
+module kserve-vault-sync/bench/floor_go
+
+go 1.22
