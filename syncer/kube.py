@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import structlog
-import yaml
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
 
-from syncer import observed, retry
+from syncer import observed, retry, transport
 from syncer.errors import KubeError, KubeNotFound, kube_error, short
 from syncer.model import (
     DEFAULT_INSTANCE,
@@ -47,36 +43,15 @@ EVENTS = "/api/v1/namespaces/{ns}/events"
 
 
 def load_api_client(kubeconfig: str | None = None, *, pool_size: int = 8,
-                    request_timeout: float = 30.0) -> k8s.ApiClient:
-    """In-cluster first, then KUBECONFIG / ~/.kube/config (or the given file).
-
-    Raises KubeError saying what to do when none can be loaded."""
-    configuration = k8s.Configuration()
-    try:
-        if kubeconfig:
-            k8s_config.load_kube_config(config_file=kubeconfig,
-                                        client_configuration=configuration)
-        else:
-            try:
-                k8s_config.load_incluster_config(client_configuration=configuration)
-            except k8s_config.ConfigException:
-                k8s_config.load_kube_config(client_configuration=configuration)
-    except (k8s_config.ConfigException, OSError, ValueError, yaml.YAMLError) as exc:
-        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-        raise KubeError(f"no usable Kubernetes credentials: not in a pod, and {where} "
-                        f"could not be loaded ({short(exc)}); pass --kubeconfig or set "
-                        "KUBECONFIG") from None
-    configuration.connection_pool_maxsize = pool_size
-    configuration.retries = 0  # retries live in syncer.retry, nowhere else
-    api = k8s.ApiClient(configuration)
-    api.kvs_timeout = request_timeout  # type: ignore[attr-defined]
-    return api
+                    request_timeout: float = 30.0) -> transport.Transport:
+    """The connection to the API server (credentials: in-cluster, then kubeconfig)."""
+    return transport.load(kubeconfig, pool_size=pool_size, request_timeout=request_timeout)
 
 
 class Kube:
     """Thin client over the few endpoints the syncer uses."""
 
-    def __init__(self, api: k8s.ApiClient, *, policy: retry.RetryPolicy = retry.DEFAULT,
+    def __init__(self, api: transport.Transport, *, policy: retry.RetryPolicy = retry.DEFAULT,
                  dry_run: bool = False, instance: str = DEFAULT_INSTANCE,
                  user_agent: str = USER_AGENT) -> None:
         self._api = api
@@ -86,7 +61,7 @@ class Kube:
         self.instance = instance  # sync.instance: objects of other installations are not ours
 
     def __repr__(self) -> str:
-        return f"Kube(host={self._api.configuration.host!r}, dry_run={self.dry_run})"
+        return f"Kube(host={self._api.host!r}, dry_run={self.dry_run})"
 
     # -- transport ---------------------------------------------------------
 
@@ -101,21 +76,12 @@ class Kube:
                 params["dryRun"] = "All"
             if method in ("POST", "PATCH", "PUT"):
                 params["fieldManager"] = FIELD_MANAGER
-            url = self._api.configuration.host + path + (f"?{urlencode(params)}" if params
-                                                         else "")
-            self._api.update_params_for_auth(headers, [], ["BearerToken"], path, method, body)
-            try:
-                resp = self._api.call_api(method, url, header_params=headers,
-                                          body=encode(body) if body is not None else None,
-                                          _request_timeout=getattr(self._api, "kvs_timeout",
-                                                                   30.0))
-                raw = resp.read()
-            except Exception as exc:  # noqa: BLE001
-                # urllib3 / socket errors: the server is unreachable. Transient.
-                raise KubeError(f"{what or path}: API server unreachable "
-                                f"({type(exc).__name__})") from None
+            url = path + (f"?{urlencode(params)}" if params else "")
+            resp = self._api.request(method, url, headers=headers,
+                                     body=encode(body) if body is not None else None)
+            raw = resp.data
             if resp.status >= 400:
-                raise _error(resp.status, raw, resp.getheader("Retry-After"), what or path)
+                raise _error(resp.status, raw, resp.headers.get("Retry-After"), what or path)
             result: dict[str, Any] = json.loads(raw) if raw else {}
             return result
         return self._policy.call(what or f"{method} {path}", once)
@@ -153,17 +119,10 @@ class Kube:
         query = {"watch": "1", "labelSelector": SELECTOR, "resourceVersion": resource_version,
                  "timeoutSeconds": str(timeout), "allowWatchBookmarks": "true"}
         headers = {"Accept": "application/json", "User-Agent": self._user_agent}
-        self._api.update_params_for_auth(headers, [], ["BearerToken"], path, "GET", None)
-        try:
-            resp = self._api.call_api("GET", f"{self._api.configuration.host}{path}?"
-                                      f"{urlencode(query)}", header_params=headers,
-                                      _request_timeout=(10, timeout + 30))
-        except Exception as exc:  # noqa: BLE001 - unreachable, as in _request
-            raise KubeError(f"watch {plural}: API server unreachable "
-                            f"({type(exc).__name__})") from None
-        if resp.status >= 400:
-            raise _error(resp.status, resp.read(), None, f"watch {plural}")
-        stream = resp.response
+        stream = self._api.request("GET", f"{path}?{urlencode(query)}", headers=headers,
+                                   stream=True, timeout=(10, timeout + 30))
+        if stream.status >= 400:
+            raise _error(stream.status, stream.read(), None, f"watch {plural}")
         try:
             for line in stream:
                 if not line.strip():

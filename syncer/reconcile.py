@@ -138,10 +138,16 @@ class _Cycle:
         self.summary.warnings.extend(drift)
 
     def read_and_render(self, vault: VaultPort) -> None:
+        """Vault and the cluster are read at the same time: neither needs the other."""
         self.cluster_kserve()
         summary, config = self.summary, self.config
-        vault_data, summary.vault_reads = read_vault(config, vault, self.only)
-        self.namespaces = self.kube.namespaces()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            reading = pool.submit(read_vault, config, vault, self.only)
+            self.namespaces = self.kube.namespaces()
+            if not config.sync.namespace_scoped:  # scoped listing needs the render
+                self.secrets_seen = self.kube.managed_secrets()
+                self.accounts_seen = self.kube.managed_service_accounts()
+            vault_data, summary.vault_reads = reading.result()
         self.rendered = render.render(config, namespaces=self.namespaces, vault=vault_data,
                                       only=self.only)
         summary.errors.extend(self.rendered.errors)
@@ -154,11 +160,9 @@ class _Cycle:
                 summary.created[cred.name] = got.created_time
 
     def observe(self, memory: NamespaceMemory | None) -> None:
-        """What we own now: one label-selected list per kind, or per namespace."""
-        if not self.config.sync.namespace_scoped:
-            self.secrets_seen = self.kube.managed_secrets()
-            self.accounts_seen = self.kube.managed_service_accounts()
-        else:
+        """What we own now: listed per kind with the Vault reads (read_and_render), or
+        here per namespace in namespace-scoped mode."""
+        if self.config.sync.namespace_scoped:
             targets = render.target_namespaces(self.config, self.namespaces)
             self.remembered = scoped.recall(memory, self.summary,
                                             prune=self.config.sync.prune)

@@ -30,7 +30,24 @@ class RetryPolicy:
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
-        """Run ``fn``; retry it while it raises a transient error."""
+        """Run ``fn``; retry it while it raises a transient error.
+
+        The first attempt runs outside tenacity: nearly every call succeeds at once,
+        and at 20,000 writes a cycle tenacity's set-up per call cost more CPU than the
+        request itself. Only after a transient failure does tenacity take over, with
+        that failure as its first attempt, so waits and logs are the same."""
+        try:
+            return fn()
+        except Exception as exc:
+            if not is_transient(exc) or self.attempts <= 1:
+                raise
+            failed: list[BaseException] = [exc]
+
+        def attempt() -> T:
+            if failed:
+                raise failed.pop()  # the first attempt, already made
+            return fn()
+
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.attempts),
             wait=_wait(self.initial, self.maximum),
@@ -41,7 +58,7 @@ class RetryPolicy:
             reraise=True,
             sleep=self.sleep,
         )
-        return retrying(fn)
+        return retrying(attempt)
 
 
 def is_transient(exc: BaseException) -> bool:

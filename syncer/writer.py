@@ -107,10 +107,31 @@ class Writer:
         return self._map(lambda a: self.apply(None, a, None, None), actions)
 
     def _map(self, fn: Callable[[Any], ObjectResult], items: list[Any]) -> list[ObjectResult]:
+        """``fn`` over ``items`` on up to ``workers`` threads, results in order. Each
+        thread takes the next item when it is free (one task per thread, not a Future
+        per write: at 20,000 writes the bookkeeping showed in the profile)."""
         if not items:
             return []
-        with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(items)))) as pool:
-            return list(pool.map(fn, items))
+        workers = max(1, min(self.workers, len(items)))
+        if workers == 1:
+            return [fn(item) for item in items]
+        out: list[ObjectResult | None] = [None] * len(items)
+        take = iter(range(len(items))).__next__  # next() on a range iterator is atomic
+
+        def work() -> None:
+            for i in iter(next_index, -1):
+                out[i] = fn(items[i])
+
+        def next_index() -> int:
+            try:
+                return take()
+            except StopIteration:
+                return -1
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for running in [pool.submit(work) for _ in range(workers)]:
+                running.result()  # re-raises a worker's exception here
+        return [r for r in out if r is not None]
 
     @staticmethod
     def _conflict(action: diff.Action, reason: str, creds: tuple[str, ...]) -> ObjectResult:
@@ -148,8 +169,10 @@ class Writer:
                     return _result(action, "unchanged", "", creds)
                 action = writes[0]
                 continue
-            log.info("write", kind=action.kind, namespace=action.namespace, name=action.name,
-                     action=action.verb, reason=action.reason)
+            # Debug: at 10,000 targets a line per write was a tenth of a first sync's
+            # time; the cycle's summary line, the metrics and the Events say what changed.
+            log.debug("write", kind=action.kind, namespace=action.namespace, name=action.name,
+                      action=action.verb, reason=action.reason)
             return _result(action, _OUTCOME[action.verb], action.reason, creds,
                            content_changed=action.content_changed, uid=uid)
         return _result(action, "error",

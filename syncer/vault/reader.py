@@ -7,6 +7,7 @@ are wrapped in SecretValue before they leave this module.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -76,9 +77,11 @@ class VaultReader:
         self._login: Login | None = None
         self._login_at = 0.0
         self._generation = 0  # bumped per login: concurrent 403s log in once
-        verify: bool | str = config.ca_cert or True
+        verify: bool | str = (config.ca_cert or os.environ.get("REQUESTS_CA_BUNDLE")
+                              or os.environ.get("CURL_CA_BUNDLE") or True)
         self._client = hvac.Client(url=config.address, namespace=config.namespace or None,
-                                   verify=verify, timeout=config.timeout)
+                                   verify=verify, timeout=config.timeout,
+                                   session=_session(config.address, verify))
 
     def __repr__(self) -> str:
         return f"VaultReader(address={self._config.address!r})"
@@ -188,6 +191,23 @@ class VaultReader:
         current = data.get("current_version")
         created = (data.get("versions") or {}).get(str(current), {}).get("created_time")
         return current, created
+
+
+def _session(address: str, verify: bool | str) -> requests.Session:
+    """One HTTP session for every Vault request, its proxy settings read once.
+
+    By default requests re-reads the environment for proxies on every request (a
+    scan of os.environ each time: a quarter of a no-op cycle's CPU at 1,000 Vault
+    paths). The proxy for Vault's address is taken from the environment here, once;
+    the CA bundle variables are honoured where the client is built."""
+    session = requests.Session()
+    session.verify = verify  # hvac sets it only on a session it makes itself
+    session.trust_env = False
+    session.proxies = requests.utils.get_environ_proxies(address)
+    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=16)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def _to_vault_data(response: Any, mount: str, path: str, kv_version: int, what: str
