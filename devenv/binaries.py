@@ -24,17 +24,15 @@ import fcntl
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from devenv.progress import fetch_mod, install, log, run_logged
+
 # The one place the Kubernetes version is pinned. Proven versions are in README.md.
 K8S_VERSION = os.environ.get("KVS_K8S_VERSION", "1.34.4")
-GOPROXY = os.environ.get("GOPROXY", "https://proxy.golang.org").split(",")[0]
 
 
 @dataclass(frozen=True)
@@ -48,10 +46,6 @@ class Binaries:
 def cache_dir(version: str = K8S_VERSION) -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return base / "kserve-vault-sync" / version
-
-
-def _log(msg: str) -> None:
-    print(f"[dev-env] {msg}", file=sys.stderr, flush=True)
 
 
 def _kubectl_from_path() -> Path | None:
@@ -74,7 +68,7 @@ def find(version: str = K8S_VERSION) -> Binaries | None:
             if not kubectl.exists():
                 kubectl = _kubectl_from_path() or kubectl
             return Binaries(api, etcd, kubectl, f"KUBEBUILDER_ASSETS={folder}")
-        _log(f"KUBEBUILDER_ASSETS={folder} lacks kube-apiserver or etcd; trying the cache")
+        log(f"KUBEBUILDER_ASSETS={folder} lacks kube-apiserver or etcd; trying the cache")
     folder = cache_dir(version)
     api, etcd = folder / "kube-apiserver", folder / "etcd"
     if api.exists() and etcd.exists():
@@ -110,34 +104,6 @@ def _etcd_version(kubernetes_mod: str) -> str:
     return match.group(1)
 
 
-def _fetch_mod(module: str, version: str) -> str:
-    url = f"{GOPROXY}/{module}/@v/{version}.mod"
-    with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310 - fixed https proxy URL
-        text: str = resp.read().decode()
-    return text
-
-
-def run_logged(cmd: list[str], cwd: Path, what: str, env: dict[str, str] | None = None
-               ) -> None:
-    """Run a build command into cwd/build.log, printing a heartbeat so a
-    minutes-long build shows progress; on failure raise with the log's tail."""
-    _log(f"{what}: {' '.join(cmd)}")
-    start = time.monotonic()
-    log_path = cwd / "build.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        while True:
-            try:
-                rc = proc.wait(timeout=30)
-                break
-            except subprocess.TimeoutExpired:
-                _log(f"  ... {what} still running ({time.monotonic() - start:.0f}s)")
-    if rc != 0:
-        tail = log_path.read_text(errors="replace").splitlines()[-30:]
-        raise RuntimeError(f"{what} failed (exit {rc}); last lines:\n" + "\n".join(tail))
-    _log(f"{what}: done in {time.monotonic() - start:.0f}s")
-
-
 def _write_wrapper(work: Path, version: str, kubernetes_mod: str, requires: list[str],
                    imports: list[str]) -> None:
     """A module that requires ``k8s.io/kubernetes`` and maps each staging module
@@ -155,22 +121,15 @@ def _write_wrapper(work: Path, version: str, kubernetes_mod: str, requires: list
     (work / "tools.go").write_text(f"//go:build tools\n\npackage tools\n\nimport (\n{lines})\n")
 
 
-def _install_binary(built: Path, target: Path) -> None:
-    # Copy then rename so an interrupted build never leaves half a binary in the cache.
-    partial = target.with_name(f".{target.name}.partial")
-    shutil.copy2(built, partial)
-    partial.replace(target)
-
-
 def build(version: str = K8S_VERSION) -> None:
     """Build kube-apiserver and etcd from the Go module proxy into the cache."""
     if shutil.which("go") is None:
         raise RuntimeError("Go is not installed; it is needed to build kube-apiserver and etcd")
-    kubernetes_mod = _fetch_mod("k8s.io/kubernetes", f"v{version}")
+    kubernetes_mod = fetch_mod("k8s.io/kubernetes", f"v{version}")
     etcd_version = _etcd_version(kubernetes_mod)
     target = cache_dir(version)
     target.mkdir(parents=True, exist_ok=True)
-    _log(f"building Kubernetes v{version} and etcd {etcd_version} into {target} "
+    log(f"building Kubernetes v{version} and etcd {etcd_version} into {target} "
          "(first time only; several minutes on 2 cores)")
     with tempfile.TemporaryDirectory(prefix="kvs-k8s-build-") as tmp:
         work = Path(tmp)
@@ -189,7 +148,7 @@ def build(version: str = K8S_VERSION) -> None:
                  "k8s.io/kubernetes/cmd/kube-apiserver"], work, "build kube-apiserver")
         run_logged(["go", "build", "-o", str(work / "etcd"), "./cmd/etcd"], work, "build etcd")
         for name in ("kube-apiserver", "etcd"):
-            _install_binary(work / name, target / name)
+            install(work / name, target / name)
         (target / "VERSIONS").write_text(f"kubernetes v{version}\netcd {etcd_version}\n")
 
 
@@ -214,19 +173,19 @@ def controller_manager(version: str = K8S_VERSION) -> Path:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            _log("another process is building kube-controller-manager; waiting for it")
+            log("another process is building kube-controller-manager; waiting for it")
             fcntl.flock(lock, fcntl.LOCK_EX)
         if target.exists():
             return target
-        _log(f"building kube-controller-manager v{version} into {target.parent} "
+        log(f"building kube-controller-manager v{version} into {target.parent} "
              "(first time only; a few minutes on 2 cores)")
         with tempfile.TemporaryDirectory(prefix="kvs-kcm-build-") as tmp:
             work = Path(tmp)
             package = "k8s.io/kubernetes/cmd/kube-controller-manager"
-            _write_wrapper(work, version, _fetch_mod("k8s.io/kubernetes", f"v{version}"), [],
+            _write_wrapper(work, version, fetch_mod("k8s.io/kubernetes", f"v{version}"), [],
                            [package])
             run_logged(["go", "mod", "tidy"], work, "resolve kube-controller-manager modules")
             run_logged(["go", "build", "-o", str(work / target.name), package], work,
                        "build kube-controller-manager")
-            _install_binary(work / target.name, target)
+            install(work / target.name, target)
     return target

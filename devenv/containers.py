@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from devenv import debian
-from devenv.binaries import _log, run_logged
+from devenv.progress import log, run_logged
 
 TOOLS = {"podman": "podman", "runc": "runc", "mmdebstrap": "mmdebstrap"}  # command: package
 BASE_SUITE = "bookworm"
@@ -64,7 +64,7 @@ def ensure_tools() -> None:
     """Install podman, runc and mmdebstrap from Debian unless they are on PATH."""
     missing = [pkg for cmd, pkg in TOOLS.items() if shutil.which(cmd) is None]
     if missing:
-        _log(f"installing {', '.join(missing)} from Debian (first time only)")
+        log(f"installing {', '.join(missing)} from Debian (first time only)")
         debian.install(missing)
     still = [cmd for cmd in TOOLS if shutil.which(cmd) is None]
     if still:
@@ -140,7 +140,7 @@ def base_image(podman: Podman) -> str:
     with tempfile.TemporaryDirectory(prefix="kvs-base-", dir=folder) as tmp:
         work = Path(tmp)
         rootfs = work / "rootfs.tar"
-        _log(f"assembling the base image {tag} from Debian {BASE_SUITE} packages "
+        log(f"assembling the base image {tag} from Debian {BASE_SUITE} packages "
              "(once a week; about a minute)")
         hooks: list[str] = []
         if _local_cas():

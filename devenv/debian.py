@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from devenv.binaries import _log, run_logged
+from devenv.progress import log, run_logged
 
 _APT_ENV = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
 # apt-get drops to the _apt user to download, which cannot write to a private
@@ -54,7 +54,7 @@ def _apt(args: list[str], cwd: Path, what: str) -> None:
     try:
         run_logged(["apt-get", *_APT_OPTS, *args], cwd, what, _APT_ENV)
     except RuntimeError:
-        _log(f"{what} failed; retrying after apt-get update")
+        log(f"{what} failed; retrying after apt-get update")
         run_logged(["apt-get", *_APT_OPTS, "update", "-qq"], cwd, "apt-get update", _APT_ENV)
         run_logged(["apt-get", *_APT_OPTS, *args], cwd, what, _APT_ENV)
 

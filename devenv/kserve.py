@@ -31,8 +31,8 @@ from pathlib import Path
 
 import yaml
 
-from devenv.binaries import _fetch_mod, _install_binary, _log, run_logged
-from devenv.tools import _locked
+from devenv.progress import fetch_mod, install, locked, log, run_logged
+from devenv.tools import tools_dir
 
 MODULE = "github.com/kserve/kserve"
 KSERVE_VERSION = os.environ.get("KVS_KSERVE_VERSION", "v0.17.0")
@@ -87,7 +87,7 @@ def ensure(version: str = KSERVE_VERSION) -> KServe:
         return found
     if shutil.which("go") is None:
         raise RuntimeError(f"Go is not installed; it is needed to build KServe {version}")
-    with _locked(f"kserve-{version}"):
+    with locked(tools_dir(), f"kserve-{version}"):
         found = find(version)  # another process built it while we waited
         if found is None:
             _build(version)
@@ -135,14 +135,14 @@ def crd_files(module_dir: Path, kustomization: str = CRD_KUSTOMIZATION) -> list[
 
 
 def _build(version: str) -> None:
-    kserve_mod = _fetch_mod(MODULE, version)
+    kserve_mod = fetch_mod(MODULE, version)
     go_line = re.search(r"^go\s+(\S+)", kserve_mod, re.M)
     directives = module_directives(kserve_mod)
     target = kserve_dir(version)
     if target.exists():
         shutil.rmtree(target)  # an earlier build was interrupted: start clean
     target.mkdir(parents=True)
-    _log(f"building KServe {version} (cmd/manager) into {target} "
+    log(f"building KServe {version} (cmd/manager) into {target} "
          "(first time only; a few minutes on 2 cores)")
     with tempfile.TemporaryDirectory(prefix="kvs-kserve-build-") as tmp:
         work = Path(tmp)
@@ -166,9 +166,9 @@ def _build(version: str) -> None:
         for relative in (*FILES, *crds):
             dest = target / relative
             dest.parent.mkdir(parents=True, exist_ok=True)
-            _install_binary(module_dir / relative, dest)
+            install(module_dir / relative, dest)
             dest.chmod(0o644)  # the module cache's files are read-only
-        _install_binary(work / "manager", target / "manager")
+        install(work / "manager", target / "manager")
     (target / "CRDS").write_text("\n".join(crds) + "\n")
     (target / "SOURCE").write_text(f"{MODULE} {version} (Go module proxy)\n"
                                    + "\n".join(directives) + "\n")

@@ -34,7 +34,8 @@ from typing import Any
 import yaml
 
 from devenv import binaries, kserve, pki, servers
-from devenv.servers import DevEnvError, Env, _http_ok, _log, _record, _spawn, _wait_ready
+from devenv.progress import log
+from devenv.servers import DevEnvError, Env, http_ok, record, spawn, wait_ready
 
 NAMESPACE = "kserve"
 MANAGER_SA = "kserve-controller-manager"
@@ -166,9 +167,9 @@ def start(state: Env, folder: Path, kubectl_bin: Path) -> None:
     cluster = _Cluster(state, folder, kubectl_bin)
     cluster.work.mkdir(exist_ok=True)
     _start_kcm(cluster, kcm_bin)
-    _log(f"kube-controller-manager ready ({time.monotonic() - t0:.1f}s)")
+    log(f"kube-controller-manager ready ({time.monotonic() - t0:.1f}s)")
     _start_kserve(cluster, assets)
-    _log(f"KServe {assets.version} manager and webhooks ready ({time.monotonic() - t0:.1f}s)")
+    log(f"KServe {assets.version} manager and webhooks ready ({time.monotonic() - t0:.1f}s)")
 
 
 def _start_kcm(cluster: _Cluster, kcm_bin: Path) -> None:
@@ -177,17 +178,17 @@ def _start_kcm(cluster: _Cluster, kcm_bin: Path) -> None:
     cert, key = pki.make_serving_cert(cluster.pki, "kube-controller-manager",
                                       cluster.work / "kcm-certs")
     port = servers.free_port()
-    proc = _spawn("kube-controller-manager", [
+    proc = spawn("kube-controller-manager", [
         str(kcm_bin), f"--kubeconfig={config}", f"--controllers={KCM_CONTROLLERS}",
         "--use-service-account-credentials=true", "--leader-elect=false",
         "--bind-address=127.0.0.1", f"--secure-port={port}",
         f"--tls-cert-file={cert}", f"--tls-private-key-file={key}",
         f"--root-ca-file={state.ca_cert}", "--profiling=false",
     ], cluster.folder)
-    _record(state, "kube-controller-manager", proc)
+    record(state, "kube-controller-manager", proc)
     ca = Path(state.ca_cert)
-    _wait_ready("kube-controller-manager", proc,
-                lambda: _http_ok(f"https://127.0.0.1:{port}/healthz", ca=ca), cluster.folder)
+    wait_ready("kube-controller-manager", proc,
+                lambda: http_ok(f"https://127.0.0.1:{port}/healthz", ca=ca), cluster.folder)
     # The serviceaccount controller has run once it made `default` in `default`.
     _bounded("kube-controller-manager's serviceaccount controller",
              lambda: bool(cluster.kubectl("get", "serviceaccount", "default", "-n", "default",
@@ -217,13 +218,13 @@ def _start_kserve(cluster: _Cluster, assets: kserve.KServe) -> None:
     probe_port, webhook_port = servers.free_port(), servers.free_port()
     env = {"PATH": "/usr/bin:/bin", "HOME": str(cluster.work), "TMPDIR": str(tmpdir),
            "KUBECONFIG": str(config), "POD_NAMESPACE": NAMESPACE}
-    proc = _spawn("kserve-manager", [
+    proc = spawn("kserve-manager", [
         str(assets.manager), "--metrics-addr=0", f"--health-probe-addr=127.0.0.1:{probe_port}",
         f"--webhook-port={webhook_port}",
     ], cluster.folder, env=env)
-    _record(cluster.state, "kserve-manager", proc)
-    _wait_ready("kserve-manager", proc,
-                lambda: _http_ok(f"http://127.0.0.1:{probe_port}/readyz"), cluster.folder)
+    record(cluster.state, "kserve-manager", proc)
+    wait_ready("kserve-manager", proc,
+                lambda: http_ok(f"http://127.0.0.1:{probe_port}/readyz"), cluster.folder)
     cluster.apply(webhook_configs(assets, webhook_port,
                                   Path(cluster.state.ca_cert).read_bytes()))
     # Through the validating webhook, as a user's install would go: proves the

@@ -19,7 +19,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from devenv import binaries, pki, vaultserver
+from devenv.progress import log
 
 STATE_FILE = "state.json"
 STOPPED_FILE = "state.stopped.json"  # what `down` leaves behind
@@ -90,10 +90,6 @@ class Env:
         ])
 
 
-def _log(msg: str) -> None:
-    print(f"[dev-env] {msg}", file=sys.stderr, flush=True)
-
-
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -108,7 +104,7 @@ def _tail(path: Path, lines: int = 25) -> str:
         return "(no log)"
 
 
-def _spawn(name: str, argv: list[str], folder: Path, env: dict[str, str] | None = None
+def spawn(name: str, argv: list[str], folder: Path, env: dict[str, str] | None = None
            ) -> subprocess.Popen[bytes]:
     log_path = folder / "logs" / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +114,7 @@ def _spawn(name: str, argv: list[str], folder: Path, env: dict[str, str] | None 
                                 cwd=folder)
 
 
-def _wait_ready(name: str, proc: subprocess.Popen[bytes], check: object, folder: Path) -> None:
+def wait_ready(name: str, proc: subprocess.Popen[bytes], check: object, folder: Path) -> None:
     """Poll ``check()`` until it returns True; bounded by READY_TIMEOUT."""
     deadline = time.monotonic() + READY_TIMEOUT
     last_error = ""
@@ -136,7 +132,7 @@ def _wait_ready(name: str, proc: subprocess.Popen[bytes], check: object, folder:
                       f"last lines of its log:\n{_tail(folder / 'logs' / f'{name}.log')}")
 
 
-def _http_ok(url: str, token: str | None = None, ca: Path | None = None) -> bool:
+def http_ok(url: str, token: str | None = None, ca: Path | None = None) -> bool:
     req = urllib.request.Request(url)  # noqa: S310 - loopback only
     if token:
         req.add_header("Authorization", f"Bearer {token}")
@@ -147,7 +143,7 @@ def _http_ok(url: str, token: str | None = None, ca: Path | None = None) -> bool
         return bool(resp.status == 200)
 
 
-def _record(state: Env, name: str, proc: subprocess.Popen[bytes]) -> None:
+def record(state: Env, name: str, proc: subprocess.Popen[bytes]) -> None:
     argv = [str(a) for a in proc.args]  # type: ignore[union-attr]
     state.processes[name] = {"pid": proc.pid, "argv0": argv[0], "argv": argv}
     _save(state)
@@ -172,7 +168,7 @@ def _stop_pid(pid: int, argv0: str) -> None:
 def adopt(folder: Path, name: str, proc: subprocess.Popen[bytes]) -> None:
     """Record a process the caller started (the demo's syncer) so that ``down``
     stops it with the servers, even from a later run after this one was killed."""
-    _record(load(folder.resolve()), name, proc)
+    record(load(folder.resolve()), name, proc)
 
 
 def stop_server(folder: Path, name: str) -> None:
@@ -189,16 +185,16 @@ def start_server(folder: Path, name: str) -> None:
     argv = [str(a) for a in state.processes[name]["argv"]]  # type: ignore[attr-defined]
     vaults = {v.process: v for v in map(state.vault_server, state.vaults)}
     env = vaultserver.clean_env() if name in vaults else None
-    proc = _spawn(name, argv, folder, env=env)
-    _record(state, name, proc)
+    proc = spawn(name, argv, folder, env=env)
+    record(state, name, proc)
     checks = {
-        "etcd": lambda: _http_ok(f"{state.etcd_url}/health"),
-        "kube-apiserver": lambda: _http_ok(f"{state.apiserver_url}/readyz", state.admin_token,
+        "etcd": lambda: http_ok(f"{state.etcd_url}/health"),
+        "kube-apiserver": lambda: http_ok(f"{state.apiserver_url}/readyz", state.admin_token,
                                            Path(state.ca_cert)),
     }
     for process, server in vaults.items():
-        checks[process] = functools.partial(_http_ok, f"{server.addr}/v1/sys/health")
-    _wait_ready(name, proc, checks[name], folder)
+        checks[process] = functools.partial(http_ok, f"{server.addr}/v1/sys/health")
+    wait_ready(name, proc, checks[name], folder)
 
 
 def _save(state: Env) -> None:
@@ -231,7 +227,7 @@ def up(folder: Path, bins: binaries.Binaries | None = None, vault: str | None = 
     folder.mkdir(parents=True, exist_ok=True)
     bins = bins or binaries.ensure()
     vaultserver.binary(kind)  # a first HashiCorp Vault build, before any server starts
-    _log(f"binaries from {bins.source}")
+    log(f"binaries from {bins.source}")
     certs = pki.make_pki(folder / "pki")
     admin_token = secrets.token_hex(16)
     vault_token = "dev-" + secrets.token_hex(12)
@@ -268,18 +264,18 @@ def _start_all(state: Env, bins: binaries.Binaries, certs: dict[str, Path], fold
                peer_port: int) -> None:
     t0 = time.monotonic()
     peer = f"http://127.0.0.1:{peer_port}"
-    etcd = _spawn("etcd", [
+    etcd = spawn("etcd", [
         str(bins.etcd), "--name", "default", "--data-dir", str(folder / "etcd-data"),
         "--listen-client-urls", state.etcd_url, "--advertise-client-urls", state.etcd_url,
         "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
         "--initial-cluster", f"default={peer}", "--unsafe-no-fsync", "--log-level", "warn",
     ], folder)
-    _record(state, "etcd", etcd)
-    _wait_ready("etcd", etcd, lambda: _http_ok(f"{state.etcd_url}/health"), folder)
-    _log(f"etcd ready on {state.etcd_url} ({time.monotonic() - t0:.1f}s)")
+    record(state, "etcd", etcd)
+    wait_ready("etcd", etcd, lambda: http_ok(f"{state.etcd_url}/health"), folder)
+    log(f"etcd ready on {state.etcd_url} ({time.monotonic() - t0:.1f}s)")
 
     api_port = state.apiserver_url.rsplit(":", 1)[1]
-    api = _spawn("kube-apiserver", [
+    api = spawn("kube-apiserver", [
         str(bins.kube_apiserver),
         f"--etcd-servers={state.etcd_url}",
         "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
@@ -300,14 +296,14 @@ def _start_all(state: Env, bins: binaries.Binaries, certs: dict[str, Path], fold
         "--enable-priority-and-fairness=false",
         "--profiling=false",
     ], folder)
-    _record(state, "kube-apiserver", api)
-    _wait_ready("kube-apiserver", api,
-                lambda: _http_ok(f"{state.apiserver_url}/readyz", state.admin_token,
+    record(state, "kube-apiserver", api)
+    wait_ready("kube-apiserver", api,
+                lambda: http_ok(f"{state.apiserver_url}/readyz", state.admin_token,
                                  Path(state.ca_cert)), folder)
-    _log(f"kube-apiserver ready on {state.apiserver_url} ({time.monotonic() - t0:.1f}s)")
+    log(f"kube-apiserver ready on {state.apiserver_url} ({time.monotonic() - t0:.1f}s)")
 
     _start_vault(state, state.vault, int(state.vault_addr.rsplit(":", 1)[1]))
-    _log(f"{state.vault} ready on {state.vault_addr} ({time.monotonic() - t0:.1f}s)")
+    log(f"{state.vault} ready on {state.vault_addr} ({time.monotonic() - t0:.1f}s)")
 
 
 def _start_vault(state: Env, kind: str, port: int) -> vaultserver.DevVault:
@@ -315,9 +311,9 @@ def _start_vault(state: Env, kind: str, port: int) -> vaultserver.DevVault:
     certs = {name: folder / "pki" / name for name in ("ca.crt", "vault.crt", "vault.key")}
     launch = vaultserver.launch(kind, folder, port=port, tls_port=free_port(),
                                 cluster_port=free_port(), token=state.vault_token, certs=certs)
-    proc = _spawn(launch.name, launch.argv, folder, env=launch.env)
-    _record(state, launch.name, proc)
-    _wait_ready(launch.name, proc, lambda: _http_ok(f"{launch.server.addr}/v1/sys/health"),
+    proc = spawn(launch.name, launch.argv, folder, env=launch.env)
+    record(state, launch.name, proc)
+    wait_ready(launch.name, proc, lambda: http_ok(f"{launch.server.addr}/v1/sys/health"),
                 folder)
     state.vaults[kind] = asdict(launch.server)
     _save(state)
@@ -332,7 +328,7 @@ def add_vault(folder: Path, kind: str) -> vaultserver.DevVault:
         return state.vault_server(kind)
     t0 = time.monotonic()
     server = _start_vault(state, vaultserver.check_kind(kind), free_port())
-    _log(f"{kind} ready on {server.addr} ({time.monotonic() - t0:.1f}s)")
+    log(f"{kind} ready on {server.addr} ({time.monotonic() - t0:.1f}s)")
     return server
 
 
@@ -374,6 +370,6 @@ def down(folder: Path, quiet: bool = False) -> list[int]:
         _stop_pid(pid, argv0)
         stopped.append(pid)
         if not quiet:
-            _log(f"stopped {name} (pid {pid})")
+            log(f"stopped {name} (pid {pid})")
     path.rename(folder / STOPPED_FILE)
     return stopped

@@ -22,20 +22,17 @@ An fcntl lock per tool keeps two processes from building the same one at once.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from devenv import debian
-from devenv.binaries import _log, run_logged
+from devenv.progress import install, locked, log, run_logged
 
 # The pins. Prometheus' Go module numbers 3.Y.Z as v0.3YY.Z.
 PROMETHEUS_VERSION = "v0.316.0"  # Prometheus 3.16.0
@@ -67,31 +64,7 @@ def tools_dir() -> Path:
     return base / "kserve-vault-sync" / "tools"
 
 
-@contextmanager
-def _locked(name: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``tools/.<name>.lock`` (waits for another builder)."""
-    root = tools_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / f".{name}.lock").open("a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            _log(f"another process is preparing {name}; waiting for it")
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        yield  # closing the file releases the lock, even on an exception
-
-
-def _install(source: Path, target: Path) -> None:
-    # Copy then rename so an interrupted run never leaves half a file in the cache.
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    partial.unlink(missing_ok=True)
-    shutil.copyfile(source, partial)
-    partial.chmod(0o755 if os.access(source, os.X_OK) else 0o644)  # module cache files are 0444
-    partial.replace(target)
-
-
-def _require_go(what: str) -> None:
+def require_go(what: str) -> None:
     if shutil.which("go") is None:
         raise RuntimeError(f"Go is not installed; it is needed to build {what}")
 
@@ -114,25 +87,25 @@ def go_tool(tool: GoTool) -> Path:
     target = tools_dir() / tool.name / tool.version / tool.name
     if target.exists():
         return target
-    _require_go(tool.name)
-    with _locked(tool.name):
+    require_go(tool.name)
+    with locked(tools_dir(), tool.name):
         if target.exists():  # another process built it while we waited
             return target
-        _log(f"building {tool.name} {tool.version} into {target.parent} "
-             "(first time only; a few minutes on 2 cores)")
+        log(f"building {tool.name} {tool.version} into {target.parent} "
+            "(first time only; a few minutes on 2 cores)")
         with tempfile.TemporaryDirectory(prefix=f"kvs-{tool.name}-build-") as tmp:
             work = Path(tmp)
             env = {**os.environ, "GOBIN": str(work / "bin")}
             try:
-                install = ["go", "install", f"-ldflags={tool.ldflags}",
+                command = ["go", "install", f"-ldflags={tool.ldflags}",
                            f"{tool.package}@{tool.version}"]
-                run_logged(install, work, f"build {tool.name}", env)
+                run_logged(command, work, f"build {tool.name}", env)
             except RuntimeError as exc:
                 if "replace directives" not in str(exc):
                     raise
-                _log(f"go install refused {tool.module}'s replace directives; wrapping it")
+                log(f"go install refused {tool.module}'s replace directives; wrapping it")
                 _build_wrapper(tool, work / "wrapper", env)
-            _install(work / "bin" / tool.name, target)
+            install(work / "bin" / tool.name, target)
     return target
 
 
@@ -143,11 +116,11 @@ def promtool() -> Path:
         return target
     reason = debian.usable()
     if reason:
-        _log(f"promtool from Debian unavailable ({reason}); building it instead")
+        log(f"promtool from Debian unavailable ({reason}); building it instead")
         return go_tool(PROMTOOL)
-    with _locked("promtool-debian"):  # not "promtool": a Go build of it may be running
+    with locked(tools_dir(), "promtool-debian"):  # not "promtool": a Go build of it may be running
         if not target.exists():
-            _log("taking promtool out of Debian's prometheus package (not installing it)")
+            log("taking promtool out of Debian's prometheus package (not installing it)")
             version = debian.extract("prometheus", "usr/bin/promtool", target)
             (target.parent / "VERSION").write_text(f"prometheus {version} (Debian)\n")
     return target
@@ -163,12 +136,12 @@ def prometheus_operator_crds() -> dict[str, Path]:
     wanted = {kind: folder / f"monitoring.coreos.com_{kind}.yaml" for kind in CRD_KINDS}
     if all(p.exists() for p in wanted.values()):
         return wanted
-    _require_go("the Prometheus Operator CRDs")
-    with _locked("prometheus-operator-crds"), tempfile.TemporaryDirectory() as tmp:
+    require_go("the Prometheus Operator CRDs")
+    with locked(tools_dir(), "prometheus-operator-crds"), tempfile.TemporaryDirectory() as tmp:
         if all(p.exists() for p in wanted.values()):
             return wanted
         ref = f"{OPERATOR_MODULE}@{OPERATOR_VERSION}"
-        _log(f"downloading {ref} from the Go module proxy for its CRDs")
+        log(f"downloading {ref} from the Go module proxy for its CRDs")
         proc = subprocess.run(["go", "mod", "download", "-json", ref], cwd=tmp,
                               capture_output=True, text=True, timeout=900, check=False)
         info = json.loads(proc.stdout or "{}")
@@ -178,7 +151,7 @@ def prometheus_operator_crds() -> dict[str, Path]:
         for sub in CRD_FOLDERS:
             if all((module_dir / sub / p.name).exists() for p in wanted.values()):
                 for path in wanted.values():
-                    _install(module_dir / sub / path.name, path)
+                    install(module_dir / sub / path.name, path)
                 (folder / "SOURCE").write_text(f"{ref} {sub}\n")
                 return wanted
         raise RuntimeError(f"{ref} has none of {CRD_FOLDERS} holding {sorted(CRD_KINDS)} CRDs")
@@ -214,19 +187,19 @@ def docker_compose() -> Path | None:
     found = _compose_on_machine()
     if found is not None:
         return found
-    with _locked("docker-compose"):
+    with locked(tools_dir(), "docker-compose"):
         found = _compose_on_machine()
         if found is not None:
             return found
         try:
             debian.install(["docker-compose"])
         except (debian.DebianError, RuntimeError) as exc:
-            _log(f"docker-compose not found and not installable: {exc} "
+            log(f"docker-compose not found and not installable: {exc} "
                  "(or put docker-compose on PATH)")
             return None
         found = _compose_on_machine()
     if found is None:
-        _log("apt-get installed docker-compose but `docker-compose version` fails")
+        log("apt-get installed docker-compose but `docker-compose version` fails")
     return found
 
 
@@ -237,9 +210,9 @@ def ensure_all() -> dict[str, Path | None]:
     for name, step in steps:
         start = time.monotonic()
         found[name] = step()
-        _log(f"{name} ready in {time.monotonic() - start:.1f}s")
+        log(f"{name} ready in {time.monotonic() - start:.1f}s")
     start = time.monotonic()
     for kind, path in prometheus_operator_crds().items():
         found[f"crd {kind}"] = path
-    _log(f"CRDs ready in {time.monotonic() - start:.1f}s")
+    log(f"CRDs ready in {time.monotonic() - start:.1f}s")
     return found

@@ -32,8 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from devenv.binaries import _log, run_logged
-from devenv.tools import _locked, _require_go
+from devenv.progress import locked, log, run_logged
+from devenv.tools import require_go, tools_dir
 
 VAULT_MODULE = "github.com/hashicorp/vault"
 VAULT_VERSION = os.environ.get("KVS_VAULT_VERSION", "v1.18.0")
@@ -97,7 +97,7 @@ def ensure_all(version: str = VAULT_VERSION) -> dict[str, Path]:
     for name, step in (("vault", ensure_vault), (AWS_PLUGIN, ensure_aws_plugin)):
         start = time.monotonic()
         found[name] = step(version)
-        _log(f"{name} {version} ready in {time.monotonic() - start:.1f}s")
+        log(f"{name} {version} ready in {time.monotonic() - start:.1f}s")
     return found
 
 
@@ -109,12 +109,12 @@ def _ensure(version: str, name: str) -> Path:
     target = _target(version, name)
     if target.exists():
         return target
-    _require_go(f"{name} {version}")
-    with _locked(f"vault-{version}"):
+    require_go(f"{name} {version}")
+    with locked(tools_dir(), f"vault-{version}"):
         if target.exists():  # another process built it while we waited
             return target
         what = "several minutes on 2 cores" if name == "vault" else "about a minute"
-        _log(f"building {name} from {VAULT_MODULE}@{version} into {target.parent} "
+        log(f"building {name} from {VAULT_MODULE}@{version} into {target.parent} "
              f"(first time only; {what})")
         with tempfile.TemporaryDirectory(prefix="kvs-vault-build-") as tmp:
             work = Path(tmp)
@@ -122,7 +122,7 @@ def _ensure(version: str, name: str) -> Path:
             package = VAULT_MODULE if name == "vault" else f"./cmd/{AWS_PLUGIN}"
             run_logged(["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(work / name),
                         package], work, f"build {name} {version}")
-            _install(work / name, target)
+            install(work / name, target)
         (vault_dir(version) / "SOURCE").write_text(
             f"{VAULT_MODULE}@{version} (vault, {AWS_PLUGIN} serving builtin/logical/aws)\n")
     return target
@@ -150,7 +150,7 @@ def local_replaces(go_mod: str) -> list[str]:
 
 
 def _download(ref: str, work: Path) -> dict[str, str]:
-    _log(f"downloading {ref} from the Go module proxy")
+    log(f"downloading {ref} from the Go module proxy")
     proc = subprocess.run(["go", "mod", "download", "-json", ref], cwd=work,
                           capture_output=True, text=True, timeout=1800, check=False)
     info: dict[str, str] = json.loads(proc.stdout or "{}")
@@ -178,7 +178,7 @@ def _prepare_wrapper(work: Path, version: str) -> None:
     run_logged(["go", "mod", "tidy"], work, f"resolve {VAULT_MODULE}@{version} modules")
 
 
-def _install(source: Path, target: Path) -> None:
+def install(source: Path, target: Path) -> None:
     """Copy beside the target's folder, then rename in: OpenBao registers every file
     in the plugin folder, so not even a partial file may appear there."""
     target.parent.mkdir(parents=True, exist_ok=True)
