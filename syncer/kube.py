@@ -86,17 +86,33 @@ class Kube:
             return result
         return self._policy.call(what or f"{method} {path}", once)
 
-    def _list(self, path: str, selector: str | None) -> Iterator[dict[str, Any]]:
+    def _list(self, path: str, selector: str | None, seen: dict[str, str] | None = None
+              ) -> Iterator[dict[str, Any]]:
+        """Every item, page by page; ``seen["resourceVersion"]`` is the list's version
+        (pages of one list share it: a watch from there misses nothing)."""
         query: dict[str, str] = {"limit": str(PAGE_SIZE)}
         if selector:
             query["labelSelector"] = selector
         while True:
             page = self._request("GET", path, query=query, what=f"list {path}")
+            meta = page.get("metadata") or {}
+            if seen is not None:
+                seen["resourceVersion"] = str(meta.get("resourceVersion", ""))
             yield from page.get("items") or []
-            token = (page.get("metadata") or {}).get("continue")
+            token = meta.get("continue")
             if not token:
                 return
             query["continue"] = token
+
+    def list_managed(self, kind: str) -> tuple[dict[Ref, Any], str]:
+        """All our objects of ``kind`` cluster-wide, and the version to watch from."""
+        seen: dict[str, str] = {}
+        convert = (observed.observed_secret if kind == "Secret"
+                   else observed.observed_service_account)
+        found = (convert(item, self.instance)
+                 for item in self._list(f"/api/v1/{PLURALS[kind]}", SELECTOR, seen))
+        items = {(o.namespace, o.name): o for o in found if o.managed}
+        return items, seen.get("resourceVersion", "")
 
     def list_version(self, kind: str) -> str:
         """The current resourceVersion of our objects of ``kind`` (a watch starts there)."""

@@ -62,6 +62,7 @@ class Summary:
     problems: list[str] = field(default_factory=list)
     prune_refused: str | None = None
     unreadable: set[str] = field(default_factory=set)  # dropped namespaces we cannot read
+    listed: bool = True  # False: the watch cache stood in for the lists
     # Settings of ours that KServe's inferenceservice-config contradicts.
     kserve_drift: list[str] = field(default_factory=list)
 

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import structlog
 
 from syncer import diff, kserve, prune, render, scoped, settings
+from syncer.cache import FULL_LIST_EVERY, WatchCache
 from syncer.errors import KubeError, VaultError
 from syncer.memory import NamespaceMemory
 from syncer.model import (
@@ -63,12 +64,15 @@ class CycleState:
     def __init__(self, rollouts_per_minute: int) -> None:
         self.rollouts = Rollouts(rollouts_per_minute)
         self.conflicts: set[Ref] = set()
+        # When the watch cache may stand in for the lists (syncer/cache.py).
+        self.cycles_since_list = 0
+        self.wrote = True
 
 
 def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: bool = False,
         only: Iterable[str] | None = None, fence: Fence = open_fence,
         state: CycleState | None = None, memory: NamespaceMemory | None = None,
-        prune_confirmed: bool = False) -> Summary:
+        prune_confirmed: bool = False, cache: WatchCache | None = None) -> Summary:
     """Run one cycle and return what happened; never raises for one entry's failure.
 
     ``fence`` is asked before every write: once it says no (SIGTERM, leadership
@@ -79,7 +83,7 @@ def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: b
     started = time.monotonic()
     cycle = _Cycle(config, kube, fence=fence, state=state or CycleState(
         config.sync.rollouts_per_minute), summary=Summary(dry_run=dry_run),
-        only=set(only) if only is not None else None)
+        only=set(only) if only is not None else None, cache=cache)
     cycle.read_and_render(vault)
     cycle.observe(memory)
     pruning = cycle.plan_prune(confirmed=prune_confirmed)
@@ -90,6 +94,7 @@ def run(config: settings.Config, vault: VaultPort, kube: KubePort, *, dry_run: b
         cycle.prune(pruning)
     cycle.remember(memory)
     summary = cycle.summary
+    cycle.state.wrote = summary.writes > 0
     summary.duration = time.monotonic() - started
     for error in summary.errors:
         log.error("entry_failed", credential=error.credential, error=error.reason)
@@ -102,7 +107,9 @@ class _Cycle:
     """One cycle's working state, phase by phase (see :func:`run`)."""
 
     def __init__(self, config: settings.Config, kube: KubePort, *, fence: Fence,
-                 state: CycleState, summary: Summary, only: set[str] | None) -> None:
+                 state: CycleState, summary: Summary, only: set[str] | None,
+                 cache: WatchCache | None = None) -> None:
+        self.cache = cache
         self.config = config
         self.kube = kube
         self.fence = fence
@@ -145,8 +152,7 @@ class _Cycle:
             reading = pool.submit(read_vault, config, vault, self.only)
             self.namespaces = self.kube.namespaces()
             if not config.sync.namespace_scoped:  # scoped listing needs the render
-                self.secrets_seen = self.kube.managed_secrets()
-                self.accounts_seen = self.kube.managed_service_accounts()
+                self._list_or_recall()
             vault_data, summary.vault_reads = reading.result()
         self.rendered = render.render(config, namespaces=self.namespaces, vault=vault_data,
                                       only=self.only)
@@ -158,6 +164,20 @@ class _Cycle:
             got = vault_data.get(render.source_key(config, cred))
             if isinstance(got, VaultData) and got.created_time:
                 summary.created[cred.name] = got.created_time
+
+    def _list_or_recall(self) -> None:
+        """Cluster-wide: what the watches know, if they can be trusted, else a list."""
+        state = self.state
+        known = self.cache.snapshot() if self.cache is not None else None
+        if (known is not None and not state.wrote
+                and state.cycles_since_list < FULL_LIST_EVERY):
+            self.secrets_seen, self.accounts_seen = known
+            state.cycles_since_list += 1
+            self.summary.listed = False
+            return
+        self.secrets_seen = self.kube.managed_secrets()
+        self.accounts_seen = self.kube.managed_service_accounts()
+        state.cycles_since_list = 0
 
     def observe(self, memory: NamespaceMemory | None) -> None:
         """What we own now: listed per kind with the Vault reads (read_and_render), or

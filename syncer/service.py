@@ -30,6 +30,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from syncer import events, health, reconcile, repair, settings
+from syncer.cache import WatchCache
 from syncer.errors import ConfigError, SyncError
 from syncer.kube import USER_AGENT, Kube, load_api_client
 from syncer.leader import LeaderElector, default_identity
@@ -104,7 +105,9 @@ class Daemon:
             self.kube, desired=lambda: self.last, lock=self._write_lock, fence=self.fence,
             on_repaired=self._repaired, on_failure=self.metrics.repair_failures.inc,
             on_restart=self.metrics.repair_restarts.inc, resync=self._run_now)
-        self.watch = OwnedWatch(self.kube, self.repairer.submit, on_restart=lambda kind, why:
+        self.cache = WatchCache() if watch and not config.sync.namespace_scoped else None
+        self.watch = OwnedWatch(self.kube, self.repairer.submit, cache=self.cache,
+                                on_restart=lambda kind, why:
                                 self.metrics.watch_restarts.labels(kind=kind, reason=why).inc(),
                                 instance=config.sync.instance,
                                 ) if watch and not config.sync.namespace_scoped else None
@@ -165,7 +168,7 @@ class Daemon:
         started = time.monotonic()
         try:
             summary = reconcile.run(config, self.vault, self.kube, only=only, fence=self.fence,
-                                    state=self.state, memory=self.memory)
+                                    state=self.state, memory=self.memory, cache=self.cache)
         except SyncError as exc:
             self.metrics.observe_error(time.monotonic() - started)
             log.error("cycle_failed", error=str(exc))
@@ -184,6 +187,7 @@ class Daemon:
         log.info("cycle", objects=len(summary.objects), writes=summary.writes,
                  failed_entries=len(summary.errors), conflicts=len(summary.conflicts),
                  problems=len(summary.problems), vault_reads=summary.vault_reads,
+                 listed=summary.listed,
                  duration=round(summary.duration, 3))
         del summary
         release_memory()
