@@ -8,6 +8,8 @@ list of thousands of Secrets stays small and cannot leak.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
+from sys import intern
 from typing import Any
 
 from syncer.model import (
@@ -23,6 +25,13 @@ from syncer.model import (
 from syncer.scrub import digest
 
 
+def _our(items: dict[str, str], keep: Callable[[str], bool]) -> dict[str, str]:
+    """The entries ``keep`` accepts, keys interned: the same few annotation, label and
+    data key names repeat in every one of thousands of records a list or the watch
+    cache holds, and JSON decoding makes each a new string."""
+    return {intern(k): v for k, v in items.items() if keep(k)}
+
+
 def _meta(item: dict[str, Any]) -> dict[str, Any]:
     meta: dict[str, Any] = item.get("metadata") or {}
     return meta
@@ -34,14 +43,14 @@ def _our_labels(meta: dict[str, Any], instance: str) -> dict[str, str]:
     labels = meta.get("labels") or {}
     if labels.get(INSTANCE_LABEL, DEFAULT_INSTANCE) != instance:
         return {}
-    return {k: v for k, v in labels.items() if k in (MANAGED_BY_LABEL, INSTANCE_LABEL)}
+    return _our(labels, lambda k: k in (MANAGED_BY_LABEL, INSTANCE_LABEL))
 
 
 def observed_secret(item: dict[str, Any], instance: str = DEFAULT_INSTANCE) -> ObservedSecret:
     meta = _meta(item)
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
-                   if k.startswith((GROUP + "/", KSERVE_PREFIX))}
-    digests = {k: digest(base64.b64decode(v)) for k, v in (item.get("data") or {}).items()}
+    annotations = _our(meta.get("annotations") or {},
+                       lambda k: k.startswith((GROUP + "/", KSERVE_PREFIX)))
+    digests = {intern(k): digest(base64.b64decode(v)) for k, v in (item.get("data") or {}).items()}
     return ObservedSecret(namespace=meta.get("namespace", ""), name=meta.get("name", ""),
                           uid=meta.get("uid", ""),
                           resource_version=meta.get("resourceVersion", ""),
@@ -52,8 +61,7 @@ def observed_secret(item: dict[str, Any], instance: str = DEFAULT_INSTANCE) -> O
 def observed_service_account(item: dict[str, Any], instance: str = DEFAULT_INSTANCE
                              ) -> ObservedServiceAccount:
     meta = _meta(item)
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
-                   if k.startswith(GROUP + "/")}
+    annotations = _our(meta.get("annotations") or {}, lambda k: k.startswith(GROUP + "/"))
     secrets = tuple(s.get("name", "") for s in item.get("secrets") or [])
     return ObservedServiceAccount(namespace=meta.get("namespace", ""),
                                   name=meta.get("name", ""), uid=meta.get("uid", ""),
