@@ -204,3 +204,14 @@ def _hdfs_problem(cred: Credential, given: set[str]) -> str | None:
     if cred.hdfs.tls_skip_verify and "tlsCa" in given:
         return "hdfs.tlsSkipVerify: contradicts vault.keys.tlsCa (a CA to verify with)"
     return None
+
+
+def warnings(index: int, cred: Credential) -> list[str]:
+    """Valid but risky: an https host that starts with a digit (an IPv4 address)
+    makes the env name ``<host>-headers``, which Kubernetes before 1.32
+    (RelaxedEnvironmentVariableValidation) refuses, and with it the pod."""
+    if cred.https is not None and cred.https.host[:1].isdigit():
+        return [f"credentials[{index}].https.host: {cred.https.host!r} starts with a digit; "
+                f"the env {cred.https.host}-headers is valid only on Kubernetes 1.32 and "
+                "later, where earlier API servers reject the pod"]
+    return []

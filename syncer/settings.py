@@ -395,6 +395,8 @@ def warnings(config: Config) -> list[str]:
     if address.startswith("http://") and host not in ("127.0.0.1", "localhost", "::1"):
         out.append(f"vault.address: {address} is plain http outside loopback: tokens and "
                    "credentials cross the network unencrypted")
+    for index, cred in enumerate(config.credentials):
+        out.extend(options.warnings(index, cred))
     if config.sync.prune and config.sync.prune_max_fraction >= 1:
         out.append("sync.pruneMaxFraction: 100% turns off the guard against a prune that "
                    "removes everything we own")

@@ -247,3 +247,11 @@ class TestRender:
         out = rendered(OCI, user="a:b", **{"pass": "p"})
         account = out.service_accounts[("team-a", "models")]
         assert account.held_pull_secrets == {"oci-secret"} and not account.pull_secrets
+
+
+def test_an_https_host_starting_with_a_digit_is_warned_about() -> None:
+    from syncer import settings
+    ip = parse(doc({**HTTPS, "https": {"host": "10.0.0.7"}}), environ={})
+    assert any("credentials[0].https.host: '10.0.0.7' starts with a digit" in w
+               for w in settings.warnings(ip))
+    assert not settings.warnings(parse(doc(HTTPS), environ={}))
