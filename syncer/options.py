@@ -184,6 +184,8 @@ def problems(cred: Credential) -> list[str]:
         if "dockerConfigJson" in given and registry:
             out.append("oci.registry: not with vault.keys.dockerConfigJson, whose "
                        "auths name the registries")
+        out += [f"targets[{i}].rollout: a pull secret needs no restart (the kubelet reads "
+                "it at every pull)" for i, t in enumerate(cred.targets) if t.rollout]
     return out + ([problem] if problem else [])
 
 

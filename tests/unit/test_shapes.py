@@ -110,6 +110,12 @@ class TestConfig:
         found = errors({**OCI, "vault": {"path": "p", "keys": keys}, "oci": oci})
         assert any(message in e for e in found), found
 
+    def test_an_oci_target_has_nothing_to_roll(self) -> None:
+        target = {**OCI["targets"][0], "rollout": True}
+        assert errors({**OCI, "targets": [target]}) == [
+            "credentials[0].targets[0].rollout: a pull secret needs no restart (the kubelet "
+            "reads it at every pull)"]
+
     def test_a_block_of_another_type_is_refused(self) -> None:
         found = errors({**OCI, "https": {"host": "h.example.com"}})
         assert found == ["credentials[0].https: only for type https"]
