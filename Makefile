@@ -27,8 +27,9 @@ lint: venv
 controlplane: venv
 	$(BIN)/python -m devenv build
 
-# kube-controller-manager and KServe's manager (the KServe-in-the-loop tests and
-# KVS_DEMO_KSERVE=1 make demo), cached the same way.
+# kube-controller-manager, KServe's manager and LLMInferenceService controller,
+# and the kubelet's pull-secret lookup (pull-keyring) for the OCI test (the
+# KServe-in-the-loop tests and KVS_DEMO_KSERVE=1 make demo), cached the same way.
 kserve: venv
 	$(BIN)/python -m devenv build --kserve
 

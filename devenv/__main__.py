@@ -7,7 +7,8 @@
     scripts/dev-env down --dir D    stop exactly what `up` started
     scripts/dev-env env --dir D     print the exports again
     scripts/dev-env build           find or build the binaries only
-    scripts/dev-env build --kserve  also kube-controller-manager and KServe
+    scripts/dev-env build --kserve  also kube-controller-manager, KServe and the
+                                    kubelet's pull-secret lookup (pull-keyring)
     scripts/dev-env tools           find or build promtool, helm, CRDs, docker-compose
     scripts/dev-env build-vault     find or build HashiCorp Vault and its AWS engine
                                     as an OpenBao plugin
@@ -22,7 +23,16 @@ import sys
 import time
 from pathlib import Path
 
-from devenv import binaries, containers, kserve, servers, tools, vaultbuild, vaultserver
+from devenv import (
+    binaries,
+    containers,
+    keyring,
+    kserve,
+    servers,
+    tools,
+    vaultbuild,
+    vaultserver,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"kube-controller-manager: {binaries.controller_manager()}")
                 assets = kserve.ensure()
                 print(f"KServe {assets.version}: {assets.root}")
+                print(f"pull-keyring (the kubelet's pull-secret lookup): "
+                      f"{keyring.pull_keyring()}")
                 print(f"# KServe and kube-controller-manager ready in "
                       f"{time.monotonic() - t0:.1f}s", file=sys.stderr)
         elif args.command == "tools":

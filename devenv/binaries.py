@@ -104,7 +104,7 @@ def _etcd_version(kubernetes_mod: str) -> str:
     return match.group(1)
 
 
-def _write_wrapper(work: Path, version: str, kubernetes_mod: str, requires: list[str],
+def write_wrapper(work: Path, version: str, kubernetes_mod: str, requires: list[str],
                    imports: list[str]) -> None:
     """A module that requires ``k8s.io/kubernetes`` and maps each staging module
     to its published ``v0.X.Y`` (Kubernetes' own go.mod points them at ./staging)."""
@@ -133,7 +133,7 @@ def build(version: str = K8S_VERSION) -> None:
          "(first time only; several minutes on 2 cores)")
     with tempfile.TemporaryDirectory(prefix="kvs-k8s-build-") as tmp:
         work = Path(tmp)
-        _write_wrapper(work, version, kubernetes_mod, [f"go.etcd.io/etcd/server/v3 {etcd_version}"],
+        write_wrapper(work, version, kubernetes_mod, [f"go.etcd.io/etcd/server/v3 {etcd_version}"],
                        ["k8s.io/kubernetes/cmd/kube-apiserver",
                         "go.etcd.io/etcd/server/v3/etcdmain"])
         # etcd's own main.go is two lines around etcdmain.Main; the server module has no main.
@@ -182,7 +182,7 @@ def controller_manager(version: str = K8S_VERSION) -> Path:
         with tempfile.TemporaryDirectory(prefix="kvs-kcm-build-") as tmp:
             work = Path(tmp)
             package = "k8s.io/kubernetes/cmd/kube-controller-manager"
-            _write_wrapper(work, version, fetch_mod("k8s.io/kubernetes", f"v{version}"), [],
+            write_wrapper(work, version, fetch_mod("k8s.io/kubernetes", f"v{version}"), [],
                            [package])
             run_logged(["go", "mod", "tidy"], work, "resolve kube-controller-manager modules")
             run_logged(["go", "build", "-o", str(work / target.name), package], work,

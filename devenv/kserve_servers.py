@@ -4,8 +4,9 @@
 It starts, on loopback, kube-controller-manager (Deployments -> ReplicaSets ->
 Pods, and each namespace's ``default`` ServiceAccount; no scheduler or kubelet,
 so Pods stay Pending) and KServe's controller manager with KServe's own CRDs,
-RBAC, ``inferenceservice-config`` and webhook registrations, changed only
-where a cluster without Services, Knative or Istio needs it:
+RBAC, ``inferenceservice-config`` and webhook registrations, and KServe's
+LLMInferenceService controller (``_start_llmisvc``), changed only where a
+cluster without Services, Knative or Istio needs it:
 
 * ``deploy.defaultDeploymentMode: Standard`` (plain Deployments),
   ``ingress.disableIngressCreation`` and ``ingress.disableIstioVirtualHost``;
@@ -39,6 +40,7 @@ from devenv.servers import DevEnvError, Env, http_ok, record, spawn, wait_ready
 
 NAMESPACE = "kserve"
 MANAGER_SA = "kserve-controller-manager"
+LLMISVC_SA = "llmisvc-controller-manager"
 KCM_SA = "kube-controller-manager"
 TOKEN_DURATION = "720h"  # as long as the dev certificates (30 days)
 # Deployments -> ReplicaSets -> Pods, and the `default` ServiceAccount that
@@ -103,8 +105,12 @@ class _Cluster:
         return path
 
 
+# libyaml's loader when PyYAML has it: KServe's CRDs are megabytes of YAML.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _load(path: Path) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return [d for d in yaml.load_all(path.read_text(), Loader=_LOADER) if d]
 
 
 def _with_images(docs: list[dict[str, Any]], kustomization: Path) -> list[dict[str, Any]]:
@@ -170,6 +176,9 @@ def start(state: Env, folder: Path, kubectl_bin: Path) -> None:
     log(f"kube-controller-manager ready ({time.monotonic() - t0:.1f}s)")
     _start_kserve(cluster, assets)
     log(f"KServe {assets.version} manager and webhooks ready ({time.monotonic() - t0:.1f}s)")
+    _start_llmisvc(cluster, assets)
+    log(f"KServe {assets.version} LLMInferenceService controller ready "
+         f"({time.monotonic() - t0:.1f}s)")
 
 
 def _start_kcm(cluster: _Cluster, kcm_bin: Path) -> None:
@@ -195,18 +204,23 @@ def _start_kcm(cluster: _Cluster, kcm_bin: Path) -> None:
                                           "-o", "name")))
 
 
-def _start_kserve(cluster: _Cluster, assets: kserve.KServe) -> None:
-    crds = [_load(p)[0] for p in assets.crds()]
-    cluster.apply(_load(assets.file("config/base/namespace.yaml")) + crds)
+def _install_crds(cluster: _Cluster, what: str, crds: list[dict[str, Any]]) -> None:
+    cluster.apply(crds)
 
     def established() -> bool:
         # Not `kubectl wait`: it errors out on a CRD whose status has no conditions yet.
-        got = json.loads(cluster.kubectl("get", "crd", "-o", "json",
-                                         *(crd["metadata"]["name"] for crd in crds)))
-        return all(any(c["type"] == "Established" and c["status"] == "True"
-                       for c in (item.get("status") or {}).get("conditions") or [])
-                   for item in got["items"])
-    _bounded("KServe's CRDs", established)
+        # Only the conditions are fetched: the LLMInferenceService CRD alone is megabytes.
+        got = cluster.kubectl(
+            "get", "crd", *(crd["metadata"]["name"] for crd in crds), "-o",
+            'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Established")].status}'
+            '{"\\n"}{end}')
+        return got.split() == ["True"] * len(crds)
+    _bounded(what, established)
+
+
+def _start_kserve(cluster: _Cluster, assets: kserve.KServe) -> None:
+    cluster.apply(_load(assets.file("config/base/namespace.yaml")))
+    _install_crds(cluster, "KServe's CRDs", [_load(p)[0] for p in assets.crds()])
     role = _load(assets.file("config/rbac/role.yaml"))
     cluster.apply([*role, isvc_config(assets)])
     config = cluster.identity(NAMESPACE, MANAGER_SA, role[0]["metadata"]["name"])
@@ -240,3 +254,32 @@ def _start_kserve(cluster: _Cluster, assets: kserve.KServe) -> None:
         cluster.apply(storage + runtimes)
         return True
     _bounded("KServe's webhooks", installed)
+
+
+def _start_llmisvc(cluster: _Cluster, assets: kserve.KServe) -> None:
+    """KServe's LLMInferenceService controller (cmd/llmisvc) under its own identity,
+    with its CRDs, the LeaderWorkerSet CRD it looks up, and the well-known
+    LLMInferenceServiceConfigs it merges into every service. Its webhooks (validation,
+    v1alpha1 conversion) are served but not registered: the tests create v1alpha2
+    objects, the storage version, so nothing needs converting."""
+    _install_crds(cluster, "the LLMInferenceService CRDs",
+                  [_load(p)[0] for p in assets.llmisvc_files("crds")])
+    role = _load(assets.llmisvc_files("role")[0])
+    cluster.apply(role)
+    config = cluster.identity(NAMESPACE, LLMISVC_SA, role[0]["metadata"]["name"])
+    tmpdir = cluster.work / "llmisvc-tmp"
+    pki.make_serving_cert(cluster.pki, "llmisvc-webhook",
+                          tmpdir / "k8s-webhook-server" / "serving-certs")
+    probe_port, webhook_port = servers.free_port(), servers.free_port()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(cluster.work), "TMPDIR": str(tmpdir),
+           "KUBECONFIG": str(config), "POD_NAMESPACE": NAMESPACE}
+    proc = spawn("kserve-llmisvc", [
+        str(assets.llmisvc), "--metrics-addr=0",
+        f"--health-probe-addr=127.0.0.1:{probe_port}", f"--webhook-port={webhook_port}",
+    ], cluster.folder, env=env)
+    record(cluster.state, "kserve-llmisvc", proc)
+    wait_ready("kserve-llmisvc", proc,
+                lambda: http_ok(f"http://127.0.0.1:{probe_port}/readyz"), cluster.folder)
+    presets = [{**doc, "metadata": {**doc["metadata"], "namespace": NAMESPACE}}
+               for path in assets.llmisvc_files("configs") for doc in _load(path)]
+    cluster.apply(presets)

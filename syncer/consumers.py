@@ -2,8 +2,8 @@
 
 KServe copies credentials into a pod only when it starts, so a predictor keeps
 the old key until it restarts. With ``rollout: true`` on a target, after a
-rotation changes a Secret's content, the Deployments and InferenceServices in
-that namespace that use it - through the ServiceAccount that lists it, a
+rotation changes a Secret's content, the Deployments, InferenceServices and
+LLMInferenceServices in that namespace that use it - through the ServiceAccount that lists it, a
 secretKeyRef/envFrom/volume, or (storage-config) the STORAGE_CONFIG env -
 get a pod-template annotation bump, as ``kubectl rollout restart`` does.
 
@@ -55,11 +55,14 @@ def _pod_uses(pod: dict[str, Any], rotated: Rotated) -> bool:
     return False
 
 
+KSERVE_OWNERS = ("InferenceService", "LLMInferenceService")
+
+
 def owned_by_kserve(obj: dict[str, Any]) -> bool:
-    """A Deployment KServe's controller made for an InferenceService: its template is
-    KServe's to set (a restart annotation there is reverted), so it restarts through
-    the InferenceService, once."""
-    return any(ref.get("kind") == "InferenceService"
+    """A Deployment KServe's controller made for an InferenceService or an
+    LLMInferenceService: its template is KServe's to set (a restart annotation there
+    is reverted), so it restarts through its owner, once."""
+    return any(ref.get("kind") in KSERVE_OWNERS
                and str(ref.get("apiVersion", "")).startswith("serving.kserve.io/")
                for ref in (obj.get("metadata") or {}).get("ownerReferences") or [])
 
@@ -85,6 +88,22 @@ def isvc_uses(isvc: dict[str, Any], rotated: Rotated) -> bool:
                for part in ("predictor", "transformer", "explainer") if spec.get(part))
 
 
+def llmisvc_uses(llmisvc: dict[str, Any], rotated: Rotated) -> bool:
+    """An LLMInferenceService (serving.kserve.io/v1alpha2): KServe's llmisvc controller
+    builds its storage initializer from the ServiceAccount of ``spec.template``
+    (``default`` when it names none) or the storageSecretName annotation
+    (pkg/controller/v1alpha2/llmisvc/workload_storage.go), for the main workload,
+    its ``worker`` and its ``prefill`` parts alike."""
+    meta_ann = (llmisvc.get("metadata") or {}).get("annotations") or {}
+    if meta_ann.get(rotated.storage_annotation) == rotated.secret:
+        return True
+    spec = llmisvc.get("spec") or {}
+    prefill = spec.get("prefill") or {}
+    pods = [spec.get("template") or {}, spec.get("worker"), prefill.get("template"),
+            prefill.get("worker")]
+    return any(_pod_uses(pod, rotated) for pod in pods if pod is not None)
+
+
 def deployment_patch(rotated: Rotated, now: str) -> dict[str, Any]:
     return {"spec": {"template": {"metadata": {"annotations": {
         ANN_RESTARTED_AT: now, ANN_ROLLOUT_HASH: rotated.content_hash}}}}}
@@ -96,16 +115,29 @@ def isvc_patch(rotated: Rotated, now: str) -> dict[str, Any]:
         ANN_RESTARTED_AT: now, ANN_ROLLOUT_HASH: rotated.content_hash}}}}
 
 
+def llmisvc_patch(rotated: Rotated, now: str) -> dict[str, Any]:
+    # WorkloadSpec.annotations: KServe copies them into every pod template it makes
+    # for the service (main, prefill, and the LeaderWorkerSets of multi-node).
+    return {"spec": {"annotations": {ANN_RESTARTED_AT: now,
+                                     ANN_ROLLOUT_HASH: rotated.content_hash}}}
+
+
 def already_rolled(obj: dict[str, Any], kind: str, rotated: Rotated) -> bool:
     spec = obj.get("spec") or {}
     if kind == "Deployment":
         ann = ((spec.get("template") or {}).get("metadata") or {}).get("annotations") or {}
+    elif kind == "LLMInferenceService":
+        ann = spec.get("annotations") or {}
     else:
         ann = (spec.get("predictor") or {}).get("annotations") or {}
     return ann.get(ANN_ROLLOUT_HASH) == rotated.content_hash
 
 
+USES = {"Deployment": deployment_uses, "InferenceService": isvc_uses,
+        "LLMInferenceService": llmisvc_uses}
+
+
 def consumers(items: Iterable[dict[str, Any]], kind: str, rotated: Rotated
               ) -> list[dict[str, Any]]:
-    uses = deployment_uses if kind == "Deployment" else isvc_uses
+    uses = USES[kind]
     return [o for o in items if uses(o, rotated) and not already_rolled(o, kind, rotated)]

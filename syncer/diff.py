@@ -3,60 +3,38 @@
 Content is compared key by key through digests of the values the cluster
 holds (not only through our ``data-hash`` annotation), so a hand edit that
 leaves the annotation alone is still seen and repaired. A no-op cycle yields
-no action at all. Patches are JSON merge patches (Secrets) or strategic merge
-patches (ServiceAccount ``secrets``, merged by name), so keys and entries we
-do not own are never sent, let alone overwritten.
+no action at all. Secret patches are JSON merge patches, so keys we do not own
+are never sent, let alone overwritten; ServiceAccounts are diffed in
+:mod:`syncer.accounts`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from syncer.accounts import diff_service_account, prune_service_account
+from syncer.action import Action, Kind, Verb, conflict, labels
 from syncer.model import (
     ANN_CREDENTIALS,
     ANN_HASH,
     ANN_MANAGED_KEYS,
-    ANN_MANAGED_SECRETS,
     ANN_OWNERSHIP,
     ANN_SOURCE,
     ANN_SYNCED_AT,
-    DEFAULT_INSTANCE,
     INSTANCE_LABEL,
     KSERVE_PREFIX,
     MANAGED_BY_LABEL,
-    MANAGED_BY_VALUE,
     DesiredSecret,
     DesiredServiceAccount,
     ObservedSecret,
-    ObservedServiceAccount,
 )
 from syncer.scrub import digest
 
-Verb = Literal["create", "patch", "delete", "conflict"]
-Kind = Literal["Secret", "ServiceAccount"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Action:
-    verb: Verb
-    kind: Kind
-    namespace: str
-    name: str
-    reason: str
-    # Create body or patch; Secret data leaves are SecretValue until the adapter encodes them.
-    body: dict[str, Any] | None = None
-    # A change of credential content (not only our metadata): counts as a rotation.
-    content_changed: bool = False
-    uid: str = ""  # the object's, when it exists
-
-
-def _conflict(kind: Kind, namespace: str, name: str, reason: str, uid: str = "") -> Action:
-    return Action(verb="conflict", kind=kind, namespace=namespace, name=name, reason=reason,
-                  uid=uid)
-
+# Re-exported: the cycle, prune and repair know them as diff.*.
+__all__ = ["Action", "Kind", "Verb", "create_bodies", "data_hash", "diff_secret",
+           "diff_service_account", "observed_drift", "prune_secret", "prune_service_account"]
 
 def _hash(key_digests: dict[str, str], annotations: dict[str, str]) -> str:
     canonical = {"data": key_digests, "annotations": annotations}
@@ -92,12 +70,6 @@ def _sources(desired: DesiredSecret, kept: str = "") -> str:
     return ",".join(sorted(new | old))
 
 
-def _labels(instance: str) -> dict[str, str]:
-    if instance == DEFAULT_INSTANCE:
-        return {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
-    return {MANAGED_BY_LABEL: MANAGED_BY_VALUE, INSTANCE_LABEL: instance}
-
-
 def _our_annotations(desired: DesiredSecret, now: str, managed_keys: set[str] | None,
                      content_hash: str | None = None, kept_sources: str = "") -> dict[str, str]:
     ann = {
@@ -116,9 +88,9 @@ def _create_secret(desired: DesiredSecret, now: str) -> Action:
     managed = set(desired.keys) if desired.shared else None
     annotations = {**desired.annotations, **_our_annotations(desired, now, managed)}
     body = {
-        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "apiVersion": "v1", "kind": "Secret", "type": desired.type,
         "metadata": {"name": desired.name, "namespace": desired.namespace,
-                     "labels": _labels(desired.instance), "annotations": annotations},
+                     "labels": labels(desired.instance), "annotations": annotations},
         "data": dict(sorted((k, kv.value) for k, kv in desired.keys.items())),
     }
     return Action(verb="create", kind="Secret", namespace=desired.namespace, name=desired.name,
@@ -142,12 +114,13 @@ def _diff_owned(desired: DesiredSecret, observed: ObservedSecret, *, now: str) -
     if not observed.owned_whole and not desired.adopt:
         why = ("a shared Secret we own only keys of" if observed.managed
                else "not created by kserve-vault-sync")
-        return [_conflict("Secret", ns, name,
+        return [conflict("Secret", ns, name,
                           f"exists and is {why}; set adopt: true on the target to take it over",
                           observed.uid)]
-    if observed.type != "Opaque":
-        return [_conflict("Secret", ns, name,
-                          f"has type {observed.type}, not Opaque (types are immutable)",
+    if observed.type != desired.type:
+        return [conflict("Secret", ns, name,
+                          f"has type {observed.type}, not {desired.type} (types are immutable): "
+                          "delete it and the next cycle recreates it",
                           observed.uid)]
     want = {k: kv.value.sha for k, kv in desired.keys.items()}
     have_kserve = {k: v for k, v in observed.annotations.items() if k.startswith(KSERVE_PREFIX)}
@@ -168,7 +141,7 @@ def _diff_owned(desired: DesiredSecret, observed: ObservedSecret, *, now: str) -
     reason = "; ".join((["adopted"] if not observed.managed else []) + reasons) or "metadata"
     ann_patch.update(ours)
     ann_patch[ANN_MANAGED_KEYS] = None
-    body: dict[str, Any] = {"metadata": {"labels": _labels(desired.instance),
+    body: dict[str, Any] = {"metadata": {"labels": labels(desired.instance),
                                          "annotations": ann_patch}}
     if data_patch:
         body["data"] = data_patch
@@ -186,7 +159,7 @@ def _diff_shared(desired: DesiredSecret, observed: ObservedSecret, *, now: str,
     for key, kv in sorted(desired.keys.items()):
         have = observed.key_digests.get(key)
         if have is not None and key not in owned and not desired.adopt:
-            actions.append(_conflict("Secret", ns, name,
+            actions.append(conflict("Secret", ns, name,
                                      f"key {key} exists and was not written by kserve-vault-sync; "
                                      "set adopt: true on the target to take it over",
                                      observed.uid))
@@ -223,7 +196,7 @@ def _diff_shared(desired: DesiredSecret, observed: ObservedSecret, *, now: str,
         return actions  # nothing of ours to record: every key conflicted
     if observed.managed and observed.annotations.get(ANN_OWNERSHIP) == "object":
         ours[ANN_OWNERSHIP] = "object"  # we created it; keep that for prune
-    body: dict[str, Any] = {"metadata": {"labels": _labels(desired.instance),
+    body: dict[str, Any] = {"metadata": {"labels": labels(desired.instance),
                                          "annotations": ours}}
     if data_patch:
         body["data"] = data_patch
@@ -233,51 +206,14 @@ def _diff_shared(desired: DesiredSecret, observed: ObservedSecret, *, now: str,
     return actions
 
 
-def diff_service_account(desired: DesiredServiceAccount, observed: ObservedServiceAccount | None,
-                         *, available: set[str]) -> list[Action]:
-    """Add our Secrets to ``secrets:`` (merged by name); every other entry stays.
-
-    Only Secrets in ``available`` (present in the cluster and ours) are listed:
-    KServe's webhook rejects a pod whose ServiceAccount lists a missing Secret.
-    """
-    ns, name = desired.ref
-    wanted = sorted(s for s in desired.secrets if s in available)
-    if observed is None:
-        if not wanted:
-            return []
-        create: dict[str, Any] = {"apiVersion": "v1", "kind": "ServiceAccount",
-                "metadata": {"name": name, "namespace": ns,
-                             "labels": _labels(desired.instance),
-                             "annotations": {ANN_OWNERSHIP: "object",
-                                             ANN_MANAGED_SECRETS: ",".join(wanted)}},
-                "secrets": [{"name": s} for s in wanted]}
-        return [Action(verb="create", kind="ServiceAccount", namespace=ns, name=name,
-                       reason="missing", body=create)]
-    missing = [s for s in wanted if s not in observed.secrets]
-    managed_before = observed.managed_secrets if observed.managed else set()
-    managed_after = managed_before | set(wanted)
-    if not missing and observed.managed and managed_after == managed_before:
-        return []
-    if not missing and not wanted:
-        return []
-    ownership = (observed.annotations.get(ANN_OWNERSHIP, "object") if observed.managed
-                 else "keys")
-    body: dict[str, Any] = {"metadata": {"labels": _labels(desired.instance), "annotations": {
-        ANN_OWNERSHIP: ownership, ANN_MANAGED_SECRETS: ",".join(sorted(managed_after))}}}
-    if missing:
-        body["secrets"] = [{"name": s} for s in missing]
-    reason = f"add {','.join(missing)}" if missing else "metadata"
-    return [Action(verb="patch", kind="ServiceAccount", namespace=ns, name=name, reason=reason,
-                   body=body)]
-
-
 def create_bodies(secrets: Iterable[DesiredSecret], accounts: Iterable[DesiredServiceAccount],
                   *, now: str) -> list[dict[str, Any]]:
     """What a first sync would send for these objects: ``render`` prints objects
     made by the very code that makes the writes."""
     bodies = [a.body for s in secrets for a in diff_secret(s, None, now=now)]
     bodies += [a.body for sa in accounts
-               for a in diff_service_account(sa, None, available=sa.secrets)]
+               for a in diff_service_account(sa, None,
+                                             available=sa.secrets | sa.pull_secrets)]
     return [b for b in bodies if b is not None]
 
 
@@ -297,23 +233,3 @@ def prune_secret(observed: ObservedSecret) -> Action | None:
     }
     return Action(verb="patch", kind="Secret", namespace=observed.namespace, name=observed.name,
                   reason=f"pruned keys {','.join(sorted(keys))}", body=body)
-
-
-def prune_service_account(observed: ObservedServiceAccount, keep: set[str]) -> Action | None:
-    """Remove our entries no config wants; delete the ServiceAccount only if we created it."""
-    if not observed.managed:
-        return None
-    stale = sorted(observed.managed_secrets - keep)
-    if not stale:
-        return None
-    remaining = [s for s in observed.secrets if s not in stale]
-    if (observed.annotations.get(ANN_OWNERSHIP, "object") == "object" and not remaining):
-        return Action(verb="delete", kind="ServiceAccount", namespace=observed.namespace,
-                      name=observed.name, reason="pruned")
-    left = sorted(observed.managed_secrets & keep)
-    patch: dict[str, Any] = {
-        "metadata": {"annotations": {ANN_MANAGED_SECRETS: ",".join(left) or None}},
-        "secrets": [{"name": s, "$patch": "delete"} for s in stale],
-    }
-    return Action(verb="patch", kind="ServiceAccount", namespace=observed.namespace,
-                  name=observed.name, reason=f"pruned {','.join(stale)}", body=patch)

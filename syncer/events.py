@@ -36,7 +36,8 @@ PER_FLUSH = 100
 AGGREGATE_FOR = 600.0  # seconds an equal event is counted on the one already sent
 REMEMBERED = 4096
 API_VERSIONS = {"Secret": "v1", "ServiceAccount": "v1", "Deployment": "apps/v1",
-                "InferenceService": "serving.kserve.io/v1beta1"}
+                "InferenceService": "serving.kserve.io/v1beta1",
+                "LLMInferenceService": "serving.kserve.io/v1alpha2"}
 
 
 class EventAPI(Protocol):

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
+from pydantic.alias_generators import to_camel
 
 # Kubernetes naming rules (apimachinery validation).
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -91,3 +92,14 @@ def _vault_path(value: str) -> str:
 
 
 VaultPath = Annotated[str, AfterValidator(_vault_path)]
+
+
+class Model(BaseModel):
+    # The base of every config model: unknown fields are errors, values are frozen,
+    # YAML spells fields in camelCase. (A comment, not a docstring: a docstring here
+    # would become the description of every model in the schema.)
+    # Attribute docstrings become field descriptions: the JSON Schema and the
+    # configuration reference (docs/config-reference.md) are generated from them.
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel,
+                              populate_by_name=True, hide_input_in_errors=True,
+                              use_attribute_docstrings=True)

@@ -36,7 +36,10 @@ USER_AGENT = "kserve-vault-sync"  # how audit logs and API priority rules tell u
 PLURALS = {"Secret": "secrets", "ServiceAccount": "serviceaccounts"}
 WORKLOADS = {"Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
              "InferenceService": "/apis/serving.kserve.io/v1beta1/namespaces/{ns}/"
-                                 "inferenceservices"}
+                                 "inferenceservices",
+             # The storage version since KServe 0.17 (0.15/0.16 served v1alpha1 only).
+             "LLMInferenceService": "/apis/serving.kserve.io/v1alpha2/namespaces/{ns}/"
+                                    "llminferenceservices"}
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"
 CONFIG_MAPS = "/api/v1/namespaces/{ns}/configmaps"
 EVENTS = "/api/v1/namespaces/{ns}/events"

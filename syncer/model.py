@@ -26,6 +26,7 @@ ANN_HASH = f"{GROUP}/data-hash"
 ANN_SOURCE = f"{GROUP}/source"
 ANN_MANAGED_KEYS = f"{GROUP}/managed-keys"
 ANN_MANAGED_SECRETS = f"{GROUP}/managed-secrets"
+ANN_MANAGED_PULL_SECRETS = f"{GROUP}/managed-pull-secrets"  # our imagePullSecrets entries
 ANN_CREDENTIALS = f"{GROUP}/credentials"
 ANN_SYNCED_AT = f"{GROUP}/synced-at"
 # "object": we created it and own all of it; "keys": a shared object where we
@@ -59,6 +60,7 @@ class DesiredSecret:
     namespace: str
     name: str
     shared: bool  # owned key by key (storage-config) rather than as a whole object
+    type: str = "Opaque"  # kubernetes.io/dockerconfigjson for an oci pull secret
     keys: dict[str, KeyValue] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)  # serving.kserve.io/* we set
     # Keys whose credential failed this cycle: left exactly as they are.
@@ -81,6 +83,9 @@ class DesiredServiceAccount:
     name: str
     secrets: set[str] = field(default_factory=set)
     held_secrets: frozenset[str] = frozenset()
+    # imagePullSecrets (oci credentials): frozensets, as nearly every account has none.
+    pull_secrets: frozenset[str] = frozenset()
+    held_pull_secrets: frozenset[str] = frozenset()
     credentials: set[str] = field(default_factory=set)
     instance: str = DEFAULT_INSTANCE
 
@@ -123,6 +128,7 @@ class ObservedServiceAccount:
     labels: dict[str, str]
     annotations: dict[str, str]
     secrets: tuple[str, ...]
+    image_pull_secrets: tuple[str, ...] = ()
 
     @property
     def managed(self) -> bool:
@@ -131,6 +137,11 @@ class ObservedServiceAccount:
     @property
     def managed_secrets(self) -> set[str]:
         raw = self.annotations.get(ANN_MANAGED_SECRETS, "")
+        return {k for k in raw.split(",") if k}
+
+    @property
+    def managed_pull_secrets(self) -> set[str]:
+        raw = self.annotations.get(ANN_MANAGED_PULL_SECRETS, "")
         return {k for k in raw.split(",") if k}
 
 

@@ -63,11 +63,12 @@ def observed_service_account(item: dict[str, Any], instance: str = DEFAULT_INSTA
     meta = _meta(item)
     annotations = _our(meta.get("annotations") or {}, lambda k: k.startswith(GROUP + "/"))
     secrets = tuple(s.get("name", "") for s in item.get("secrets") or [])
+    pulls = tuple(s.get("name", "") for s in item.get("imagePullSecrets") or [])
     return ObservedServiceAccount(namespace=meta.get("namespace", ""),
                                   name=meta.get("name", ""), uid=meta.get("uid", ""),
                                   resource_version=meta.get("resourceVersion", ""),
                                   labels=_our_labels(meta, instance), annotations=annotations,
-                                  secrets=secrets)
+                                  secrets=secrets, image_pull_secrets=pulls)
 
 
 def namespace(item: dict[str, Any]) -> Namespace:

@@ -50,9 +50,11 @@ def collisions(entries: Indexed, kserve: KServeSettings) -> list[str]:
     - A storage-spec key has one writer, and a storage-spec Secret holds no
       per-backend provider except an hf token (an S3 key there would shadow
       HF_TOKEN in KServe's provider order and merge two objects into one).
-    - A ServiceAccount lists at most one credential of each type: two GCS Secrets
-      make KServe mount two volumes at one path (the pod is rejected), two S3 or
-      Azure Secrets set the same variables and the last silently wins.
+    - A ServiceAccount lists at most one credential of each type: two GCS or HDFS
+      Secrets make KServe mount two volumes at one path (the pod is rejected), two
+      S3 or Azure Secrets set the same variables and the last silently wins. https
+      credentials are one per host (the env is ``<host>-headers``); pull secrets
+      (oci) may be many, as the kubelet tries each.
     Namespace selectors may match any namespace, so they overlap everything.
     """
     entries = list(entries)
@@ -78,12 +80,13 @@ def collisions(entries: Indexed, kserve: KServeSettings) -> list[str]:
                 if clash:
                     errors.append(f"{where}: writes Secret {target.secret!r} that {clash[1]} "
                                   f"({clash[0]}) also writes in the same namespace(s)")
-            if target.secret and target.service_account:
-                clash = claims.claim((f"sa-type:{cred.type}", target.service_account), spaces,
+            kind = _account_kind(cred)
+            if target.secret and target.service_account and kind:
+                clash = claims.claim((f"sa-type:{kind}", target.service_account), spaces,
                                      (cred.name, where))
                 if clash:
                     errors.append(f"{where}.serviceAccount: {target.service_account!r} already "
-                                  f"lists a {cred.type} credential from {clash[1]} ({clash[0]}) "
+                                  f"lists a {kind} credential from {clash[1]} ({clash[0]}) "
                                   "in the same namespace(s); KServe can use only one per "
                                   "ServiceAccount")
             if target.storage_config:
@@ -97,3 +100,12 @@ def collisions(entries: Indexed, kserve: KServeSettings) -> list[str]:
                                       f"{name!r} that {clash[1]} ({clash[0]}) also writes in "
                                       "the same namespace(s)")
     return errors
+
+
+def _account_kind(cred: Credential) -> str | None:
+    """What a ServiceAccount may list only once, or None (oci: any number)."""
+    if cred.type == "oci":
+        return None
+    if cred.type == "https" and cred.https is not None:
+        return f"https (host {cred.https.host})"
+    return cred.type

@@ -86,9 +86,11 @@ def plan(rendered: render.Rendered, secrets: dict[Ref, ObservedSecret],
     for ref, sa in sorted(accounts.items()):
         want = rendered.service_accounts.get(ref)
         keep = (want.secrets | want.held_secrets) if want else set()
-        sa_action = diff.prune_service_account(sa, keep)
+        keep_pull = (want.pull_secrets | want.held_pull_secrets) if want else frozenset()
+        sa_action = diff.prune_service_account(sa, keep, keep_pull)
         if sa_action:
-            stale = frozenset((sa.namespace, s) for s in sa.managed_secrets - keep)
+            stale = frozenset((sa.namespace, s) for s in (sa.managed_secrets - keep)
+                              | (sa.managed_pull_secrets - keep_pull))
             out.accounts.append(AccountStep(sa_action, stale))
     if confirmed or not out.size or out.size <= max_fraction * out.owned:
         return out

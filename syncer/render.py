@@ -8,11 +8,10 @@ ServiceAccount entries result. The KServe-specific encodings live in
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from syncer import kserve, settings
+from syncer import kserve, secretdata, settings
 from syncer.errors import ValueRejected
 from syncer.model import (
     DesiredSecret,
@@ -97,17 +96,8 @@ def credential_values(cred: settings.Credential, data: VaultData) -> dict[str, S
         text = value.reveal()
         if not text:
             raise ValueRejected(f"{where} is empty")
-        if logical == "credentials":
-            try:
-                parsed = json.loads(text)
-            except ValueError:
-                raise ValueRejected(f"{where} is not valid JSON (a GCS key file)") from None
-            if not isinstance(parsed, dict):
-                raise ValueRejected(f"{where} is not a JSON object (a GCS key file)")
-        elif text != text.strip():
-            raise ValueRejected(f"{where} has leading or trailing whitespace")
+        values[logical] = secretdata.checked(cred.type, logical, value, where)
         total += len(text.encode())
-        values[logical] = value
     if total > MAX_SECRET_BYTES:
         raise ValueRejected(f"values at {data.source} total {total} bytes, over the 1 MiB "
                             "Secret limit")
@@ -175,12 +165,12 @@ def _render_target(config: settings.Config, cred: settings.Credential, target: s
         desired.credentials.add(cred.name)
         desired.adopt = desired.adopt or target.adopt
         desired.rollout = desired.rollout or target.rollout
-        keys = kserve.secret_keys(config, cred)
+        desired.type = secretdata.secret_type(cred)
         if values is None:
-            desired.held_keys |= frozenset(keys)
+            desired.held_keys |= secretdata.data_keys(config, cred)
         else:
-            for data_key, logical in keys.items():
-                desired.keys[data_key] = KeyValue(values[logical], cred.name, source)
+            for data_key, value in secretdata.secret_data(config, cred, values).items():
+                desired.keys[data_key] = KeyValue(value, cred.name, source)
             if not desired.shared:
                 desired.annotations.update(kserve.s3_annotations(cred.s3)
                                            if cred.type == "s3" else {})
@@ -190,8 +180,13 @@ def _render_target(config: settings.Config, cred: settings.Credential, target: s
                 ref, DesiredServiceAccount(namespace=ns, name=target.service_account,
                                            instance=config.sync.instance))
             sa.credentials.add(cred.name)
-            if values is None:
+            pull = cred.type == "oci"  # a pull secret: imagePullSecrets, not secrets
+            if values is None and pull:
+                sa.held_pull_secrets |= {target.secret}
+            elif values is None:
                 sa.held_secrets |= {target.secret}
+            elif pull:
+                sa.pull_secrets |= {target.secret}
             else:
                 sa.secrets.add(target.secret)
     if target.storage_config:

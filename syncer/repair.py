@@ -31,6 +31,7 @@ def merge_partial(last: DesiredState, partial: DesiredState) -> None:
         known = last.rendered.service_accounts.setdefault(ref, account)
         if known is not account:
             known.secrets |= account.secrets
+            known.pull_secrets |= account.pull_secrets
     last.available |= partial.available
 
 

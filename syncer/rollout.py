@@ -26,6 +26,7 @@ log = structlog.get_logger(__name__)
 PATCHES: dict[str, Callable[[consumers.Rotated, str], dict[str, Any]]] = {
     "Deployment": consumers.deployment_patch,
     "InferenceService": consumers.isvc_patch,
+    "LLMInferenceService": consumers.llmisvc_patch,
 }
 
 

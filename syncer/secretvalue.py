@@ -62,11 +62,44 @@ class SecretValue:
         return self
 
 
+class BinaryValue(SecretValue):
+    """Credential bytes that are not text (a Kerberos keytab), carried as the base64
+    text a Secret's data holds: :meth:`reveal` returns that text, :func:`encode`
+    sends it as it is, and the digest is of the bytes, as observed Secrets are."""
+
+    __slots__ = ()
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(base64.b64encode(data).decode())
+        self._digest = digest(data)
+
+
+class PublicValue(SecretValue):
+    """A value from the config file that a Secret holds beside credentials (a host
+    name, a namenode URL): not secret, so it is shown in output and not scrubbed
+    from logs, where a short common word would otherwise be redacted everywhere."""
+
+    __slots__ = ()
+
+    def __init__(self, value: str) -> None:  # no super(): nothing to register for scrubbing
+        if not isinstance(value, str):
+            raise TypeError("PublicValue wraps a str")
+        self._value = value
+        self._digest = digest(value.encode())
+
+    def __repr__(self) -> str:
+        return self._value
+
+    __str__ = __repr__
+
+
 def encode(body: Any) -> Any:
     """A request body with each SecretValue leaf as the base64 string the API expects.
 
     The one place values are revealed for sending (the Kubernetes adapter, and
     ``render --reveal``, which must print exactly what would be sent)."""
+    if isinstance(body, BinaryValue):
+        return body.reveal()  # already the base64 of its bytes
     if isinstance(body, SecretValue):
         return base64.b64encode(body.reveal().encode()).decode()
     if isinstance(body, dict):

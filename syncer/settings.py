@@ -11,14 +11,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from syncer import overlap
+from syncer import options, overlap
 from syncer.fields import (
     DNS1123_LABEL,
     Duration,
     Fraction,
+    Model,
     NamespaceName,
     ObjectName,
     SecretKeyName,
@@ -51,14 +51,6 @@ REQUIRED_KEYS: dict[str, frozenset[str]] = {
     "gcs": frozenset({"credentials"}),
 }
 
-
-
-class Model(BaseModel):
-    # Attribute docstrings become field descriptions: the JSON Schema and the
-    # configuration reference (docs/configuration.md) are generated from them.
-    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel,
-                              populate_by_name=True, hide_input_in_errors=True,
-                              use_attribute_docstrings=True)
 
 
 class KVSettings(Model):
@@ -276,8 +268,8 @@ class Target(Model):
     secret: ObjectName | None = None
     """A per-backend Secret KServe reads through a ServiceAccount (or by name)."""
     service_account: ObjectName | None = None
-    """A ServiceAccount whose ``secrets`` list gets ``secret`` (created if missing;
-    other entries are kept)."""
+    """A ServiceAccount whose ``secrets`` list gets ``secret`` (for type oci: its
+    ``imagePullSecrets``), created if missing; other entries are kept."""
     storage_config: StorageConfigTarget | None = None
     """An entry in KServe's storage-spec Secret (s3 only)."""
     adopt: bool = False
@@ -304,18 +296,28 @@ class Credential(Model):
 
     name: Annotated[str, check(DNS1123_LABEL, "name (RFC 1123 label)", 63)]
     """Unique name (an RFC 1123 label): in logs, metrics, ``--only`` and ``?only=``."""
-    type: Literal["s3", "hf", "gcs", "azure"]
-    """Which storage provider: decides the Secret keys KServe reads."""
+    type: Literal["s3", "hf", "gcs", "azure", "https", "hdfs", "oci"]
+    """Which storage provider: decides the Secret keys KServe reads (``oci``: a pull
+    secret for model images, listed in ``imagePullSecrets``)."""
     vault: VaultSource
     """Where its values are in Vault."""
     s3: S3Options | None = None
     """S3 settings written as ``serving.kserve.io/s3-*`` annotations (s3 only)."""
+    https: options.HttpsOptions | None = None
+    """The host whose downloads get the headers (https only)."""
+    hdfs: options.HdfsOptions | None = None
+    """The namenode and other connection settings (hdfs only)."""
+    oci: options.OciOptions | None = None
+    """The registry of the username and password (oci only)."""
     targets: list[Target] = Field(min_length=1)
     """Where it is written."""
 
     @model_validator(mode="after")
     def _keys_for_type(self) -> Credential:
         given = set(self.vault.keys)
+        problems = options.problems(self)  # https, hdfs, oci
+        if problems:
+            raise ValueError(problems[0])
         if self.type == "azure":
             if "accessToken" in given:
                 raise ValueError("vault.keys.accessToken: KServe's storage initializer never "
@@ -329,7 +331,7 @@ class Credential(Model):
             if not any(req <= given <= req | opt for req, opt in AZURE_SHAPES):
                 raise ValueError("vault.keys: azure needs clientId+clientSecret+tenantId "
                                  "(+subscriptionId), or storageAccessKey")
-        else:
+        elif self.type not in options.TYPES:
             required = REQUIRED_KEYS[self.type]
             if given != required:
                 lacking, extra = sorted(required - given), sorted(given - required)
@@ -393,6 +395,8 @@ def warnings(config: Config) -> list[str]:
     if address.startswith("http://") and host not in ("127.0.0.1", "localhost", "::1"):
         out.append(f"vault.address: {address} is plain http outside loopback: tokens and "
                    "credentials cross the network unencrypted")
+    for index, cred in enumerate(config.credentials):
+        out.extend(options.warnings(index, cred))
     if config.sync.prune and config.sync.prune_max_fraction >= 1:
         out.append("sync.pruneMaxFraction: 100% turns off the guard against a prune that "
                    "removes everything we own")

@@ -1,6 +1,7 @@
-"""The KServe dev environment (`scripts/dev-env up --kserve`): kube-controller-manager
-and KServe's manager run under their own identities, KServe's webhooks are
-registered on loopback TLS, and `down` stops every process it started."""
+"""The KServe dev environment (`scripts/dev-env up --kserve`): kube-controller-manager,
+KServe's manager and its LLMInferenceService controller run under their own
+identities, KServe's webhooks are registered on loopback TLS, and `down` stops
+every process it started."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def test_up_with_kserve_then_down_stops_every_pid(tmp_path: Path) -> None:
     pids = {name: int(p["pid"]) for name, p in env.processes.items()}  # type: ignore[call-overload]
     try:
         assert set(pids) == {"etcd", "kube-apiserver", "openbao", "kube-controller-manager",
-                             "kserve-manager"}
+                             "kserve-manager", "kserve-llmisvc"}
     finally:
         stopped = servers.down(tmp_path / "env")
     assert sorted(stopped) == sorted(pids.values())
@@ -51,6 +52,7 @@ def test_kserve_runs_as_its_own_serviceaccount_behind_loopback_webhooks(
                                      "clusterservingruntimes", "kserve-sklearnserver")
     # The managers act as ServiceAccounts, not as the dev admin.
     for sa, path in (("kserve-controller-manager", "kserve"),
+                     ("llmisvc-controller-manager", "kserve"),
                      ("kube-controller-manager", "kube-system")):
         config = json.loads((Path(kserve_devenv.dir) / "kserve" / f"{sa}.kubeconfig")
                             .read_text())

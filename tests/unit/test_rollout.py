@@ -159,3 +159,51 @@ def test_the_storage_secret_annotation_name_follows_kserve() -> None:
     assert consumers.isvc_uses(isvc({}, {"example.com/storage-secret": "s3-secret"}), renamed)
     assert not consumers.isvc_uses(isvc({}, {"serving.kserve.io/storageSecretName":
                                              "s3-secret"}), renamed)
+
+
+def llmisvc(spec: dict[str, Any], annotations: dict[str, str] | None = None,
+            name: str = "llm") -> dict[str, Any]:
+    return {"metadata": {"name": name, "annotations": annotations or {}}, "spec": spec}
+
+
+LLM_USES: list[tuple[str, dict[str, Any], dict[str, str], bool]] = [
+    ("template service account", {"template": {"serviceAccountName": "s3-sa"}}, {}, True),
+    ("no template: runs as default", {"model": {"uri": "s3://b/m"}}, {}, False),
+    ("prefill template", {"template": {"serviceAccountName": "x"},
+                          "prefill": {"template": {"serviceAccountName": "s3-sa"}}}, {}, True),
+    ("worker secret volume", {"template": {"serviceAccountName": "x"}, "worker": {
+        "volumes": [{"secret": {"secretName": "s3-secret"}}]}}, {}, True),
+    ("storage secret annotation", {"template": {"serviceAccountName": "x"}},
+     {"serving.kserve.io/storageSecretName": "s3-secret"},
+     True),
+    ("another account", {"template": {"serviceAccountName": "x"}}, {}, False),
+]
+
+
+@pytest.mark.parametrize(("case", "spec", "annotations", "uses"), LLM_USES,
+                         ids=[u[0] for u in LLM_USES])
+def test_llmisvc_uses(case: str, spec: dict[str, Any], annotations: dict[str, str],
+                      uses: bool) -> None:
+    assert consumers.llmisvc_uses(llmisvc(spec, annotations), ROTATED) is uses
+
+
+def test_an_llmisvc_without_a_template_uses_the_default_account() -> None:
+    on_default = consumers.Rotated("ns", "s3-secret", "h", frozenset({"default"}))
+    assert consumers.llmisvc_uses(llmisvc({"model": {"uri": "s3://b/m"}}), on_default)
+
+
+def test_an_llmisvc_restarts_through_spec_annotations_once_per_rotation() -> None:
+    """KServe's llmisvc controller copies spec.annotations into the pod templates it
+    makes; the Deployment it owns is not patched directly."""
+    service = llmisvc({"template": {"serviceAccountName": "s3-sa"}})
+    patch = consumers.llmisvc_patch(ROTATED, "t1")
+    assert patch == {"spec": {"annotations": {consumers.ANN_RESTARTED_AT: "t1",
+                                              consumers.ANN_ROLLOUT_HASH: "hash-1"}}}
+    assert consumers.consumers([service], "LLMInferenceService", ROTATED) == [service]
+    service["spec"]["annotations"] = patch["spec"]["annotations"]
+    assert consumers.consumers([service], "LLMInferenceService", ROTATED) == []
+    owned = deployment({"serviceAccountName": "s3-sa"})
+    owned["metadata"]["ownerReferences"] = [{"kind": "LLMInferenceService", "name": "llm",
+                                             "apiVersion": "serving.kserve.io/v1alpha2"}]
+    assert not consumers.deployment_uses(owned, ROTATED)
+    assert "LLMInferenceService" in rollout.PATCHES
