@@ -17,7 +17,8 @@ Outcome = Literal[
     "held",       # every credential for it failed this cycle: left exactly as it is
     "skipped",    # not written because the syncer is shutting down
     "rolled",     # a consumer restarted after a rotation
-    "deferred",   # a consumer restart postponed by the rate limit
+    "deferred",   # a consumer restart postponed by the rate limit, or a pruned
+                  # Secret's removal postponed to a later cycle (still listed)
     "pending",    # a ServiceAccount not created until its Secret exists
 ]
 WRITES: frozenset[Outcome] = frozenset({"created", "updated", "deleted", "rolled"})

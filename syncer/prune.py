@@ -4,7 +4,13 @@ order, behind a guard against removing a large share of the fleet at once. Pure.
 Order: a ServiceAccount entry is removed (and the removal must succeed) before
 the Secret it names is deleted - KServe's pod webhook rejects a pod whose
 ServiceAccount lists a Secret that does not exist, so the other order breaks
-every pod created in between.
+every pod created in between. The order alone is not enough: the webhook reads
+the ServiceAccount and then each Secret from informer caches, which trail the
+API server and each other, so a pod admitted just as both writes land can
+still be refused (seen under load with KServe v0.17.0). A Secret that a
+ServiceAccount listed when the cycle began is therefore deleted
+``UNLIST_GRACE`` seconds after the last ServiceAccount stopped listing it, and
+not at all while one still does (a failed write, or an entry that is not ours).
 
 Guard: a typo in a namespaceSelector or a target list makes everything look
 unwanted. A prune that would touch more than ``sync.pruneMaxFraction`` of the
@@ -16,6 +22,7 @@ removal of one entry).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from syncer import diff, render
 from syncer.model import (
@@ -25,19 +32,21 @@ from syncer.model import (
     Ref,
 )
 
+UNLIST_GRACE = 5.0  # seconds between unlisting a Secret and deleting it (see above)
 
-@dataclass(frozen=True)
-class AccountStep:
-    """One ServiceAccount write, and the Secrets it stops listing."""
+
+class Listed(NamedTuple):
+    """A Secret removal that waits for the ServiceAccounts listing the Secret."""
 
     action: diff.Action
-    unlisted: frozenset[Ref]
+    by: frozenset[Ref]
 
 
 @dataclass
 class Plan:
-    accounts: list[AccountStep] = field(default_factory=list)  # first
-    secrets: list[diff.Action] = field(default_factory=list)  # after their accounts
+    accounts: list[diff.Action] = field(default_factory=list)  # first: ServiceAccount writes
+    secrets: list[diff.Action] = field(default_factory=list)  # listed by no ServiceAccount
+    listed: list[Listed] = field(default_factory=list)  # after their accounts, and a grace
     # Shared Secrets (storage-config) still wanted but holding keys no entry wants:
     # the cycle's Secret phase removes those keys, counted here for the guard.
     shared_with_stale_keys: int = 0
@@ -46,7 +55,8 @@ class Plan:
 
     @property
     def size(self) -> int:
-        return len(self.accounts) + len(self.secrets) + self.shared_with_stale_keys
+        return (len(self.accounts) + len(self.secrets) + len(self.listed)
+                + self.shared_with_stale_keys)
 
 
 def _credentials(obs: ObservedSecret) -> set[str]:
@@ -61,12 +71,16 @@ def plan(rendered: render.Rendered, secrets: dict[Ref, ObservedSecret],
                + sum(1 for a in accounts.values() if a.managed))
     removed: set[str] = set()  # deleted entries whose objects or keys would go
     touches_configured = False  # would remove something an entry still configured wrote
+    listing = _listing_accounts(accounts)
     for ref, obs in sorted(secrets.items()):
         if ref in rendered.secrets:
             continue
         action = diff.prune_secret(obs)
         if action:
-            out.secrets.append(action)
+            if ref in listing:
+                out.listed.append(Listed(action, frozenset(listing[ref])))
+            else:
+                out.secrets.append(action)
             writers = _credentials(obs)
             gone = writers - configured
             removed |= gone
@@ -89,9 +103,7 @@ def plan(rendered: render.Rendered, secrets: dict[Ref, ObservedSecret],
         keep_pull = (want.pull_secrets | want.held_pull_secrets) if want else frozenset()
         sa_action = diff.prune_service_account(sa, keep, keep_pull)
         if sa_action:
-            stale = frozenset((sa.namespace, s) for s in (sa.managed_secrets - keep)
-                              | (sa.managed_pull_secrets - keep_pull))
-            out.accounts.append(AccountStep(sa_action, stale))
+            out.accounts.append(sa_action)
     if confirmed or not out.size or out.size <= max_fraction * out.owned:
         return out
     if len(removed) == 1 and not touches_configured:
@@ -103,10 +115,21 @@ def plan(rendered: render.Rendered, secrets: dict[Ref, ObservedSecret],
     return out
 
 
-def secrets_after(plan_: Plan, failed_accounts: set[Ref]) -> list[diff.Action]:
-    """The Secret removals that may run once the ServiceAccount steps are done:
-    none whose name a ServiceAccount still lists because its step failed."""
-    still_listed = {ref for step in plan_.accounts
-                    if (step.action.namespace, step.action.name) in failed_accounts
-                    for ref in step.unlisted}
-    return [a for a in plan_.secrets if (a.namespace, a.name) not in still_listed]
+def _listing_accounts(accounts: dict[Ref, ObservedServiceAccount]) -> dict[Ref, set[Ref]]:
+    """Each Secret the ServiceAccounts list (``secrets`` or ``imagePullSecrets``, our
+    entries or not) -> the accounts listing it."""
+    out: dict[Ref, set[Ref]] = {}
+    for ref, sa in accounts.items():
+        for name in (*sa.secrets, *sa.image_pull_secrets):
+            out.setdefault((sa.namespace, name), set()).add(ref)
+    return out
+
+
+def unlisted(plan_: Plan, changed_accounts: set[Ref]) -> tuple[list[diff.Action], list[Listed]]:
+    """Once the ServiceAccount steps ran: the listed Secrets that may now go (every
+    account listing them was written), and those still listed by an account whose
+    write failed or that no step changes."""
+    go, stay = [], []
+    for item in plan_.listed:
+        (go.append(item.action) if item.by <= changed_accounts else stay.append(item))
+    return go, stay

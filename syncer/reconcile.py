@@ -244,14 +244,31 @@ class _Cycle:
             self.summary.objects.extend(rollouts.roll(self.kube, self.now, self.fence))
 
     def prune(self, plan: prune.Plan) -> None:
-        """Phase 4: ServiceAccount entries first; a Secret only once nothing of ours
-        lists it (KServe's webhook rejects a pod whose ServiceAccount names a missing
-        Secret)."""
-        account_results = self.writer.run([step.action for step in plan.accounts])
+        """Phase 4: ServiceAccount entries first; a Secret they listed only after a
+        grace, and not while one still lists it (KServe's webhook rejects a pod whose
+        ServiceAccount names a missing Secret; see syncer/prune.py)."""
+        account_results = self.writer.run(plan.accounts)
         self.summary.objects.extend(account_results)
-        failed = {(r.namespace, r.name) for r in account_results
-                  if r.outcome in ("error", "skipped")}
-        self.summary.objects.extend(self.writer.run(prune.secrets_after(plan, failed)))
+        self.summary.objects.extend(self.writer.run(plan.secrets))
+        changed = {(r.namespace, r.name) for r in account_results
+                   if r.outcome in ("updated", "deleted")}
+        go, stay = prune.unlisted(plan, changed)
+        if go and not self.summary.dry_run:
+            self._pause(prune.UNLIST_GRACE)
+        self.summary.objects.extend(self.writer.run(go))
+        self.summary.objects.extend(
+            ObjectResult(kind=item.action.kind, namespace=item.action.namespace,
+                         name=item.action.name, outcome="deferred", uid=item.action.uid,
+                         reason="not removed while ServiceAccount "
+                                f"{', '.join(f'{ns}/{n}' for ns, n in sorted(item.by))} "
+                                "lists it")
+            for item in stay)
+
+    def _pause(self, seconds: float) -> None:
+        """Wait, but not past the fence closing (SIGTERM, leadership lost)."""
+        deadline = time.monotonic() + seconds
+        while self.fence() is None and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, 0.25))
 
     def remember(self, memory: NamespaceMemory | None) -> None:
         if self.config.sync.namespace_scoped and self.only is None:

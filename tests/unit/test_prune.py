@@ -93,11 +93,38 @@ def test_guard(case: str, wanted: list[str], creds: tuple[str, ...], configured:
 def test_accounts_come_first_and_a_failed_one_keeps_its_secret() -> None:
     secrets, accounts = fleet(2)
     plan = prune.plan(wanting([]), secrets, accounts, configured=set(), max_fraction=1.0)
-    assert {(s.action.namespace, s.action.name) for s in plan.accounts} == set(accounts)
-    assert all(step.action.verb == "patch" for step in plan.accounts)  # "theirs" stays
-    assert {(a.namespace, a.name) for a in plan.secrets} == set(secrets)
-    kept = prune.secrets_after(plan, failed_accounts={("ns-0", "s3-sa")})
-    assert {(a.namespace, a.name) for a in kept} == set(secrets) - {("ns-0", "s3-secret")}
+    assert {(a.namespace, a.name) for a in plan.accounts} == set(accounts)
+    assert all(a.verb == "patch" for a in plan.accounts)  # "theirs" stays
+    # Every Secret is listed by its ServiceAccount: none goes before the accounts.
+    assert plan.secrets == []
+    assert {(i.action.namespace, i.action.name): i.by for i in plan.listed} == {
+        (ns, f"{c}-secret"): {(ns, f"{c}-sa")} for ns in ("ns-0", "ns-1") for c in ("s3", "hf")}
+    go, stay = prune.unlisted(plan, changed_accounts=set(accounts) - {("ns-0", "s3-sa")})
+    assert {(a.namespace, a.name) for a in go} == set(secrets) - {("ns-0", "s3-secret")}
+    assert [(i.action.name, i.by) for i in stay] == [("s3-secret", {("ns-0", "s3-sa")})]
+
+
+def test_a_secret_listed_by_no_account_goes_at_once() -> None:
+    secrets, accounts = fleet(1)
+    del accounts[("ns-0", "hf-sa")]
+    plan = prune.plan(wanting([]), secrets, accounts, configured=set(), max_fraction=1.0)
+    assert [(a.name, a.verb) for a in plan.secrets] == [("hf-secret", "delete")]
+    assert [i.action.name for i in plan.listed] == ["s3-secret"]
+
+
+def test_a_secret_waits_for_every_account_listing_it() -> None:
+    """Listed by two accounts, or by an entry that is not ours (no step changes that
+    account): it stays while any still lists it."""
+    secrets, accounts = fleet(1)
+    accounts[("ns-0", "team-sa")] = ObservedServiceAccount(
+        namespace="ns-0", name="team-sa", uid="u", resource_version="1", labels=OURS,
+        annotations={}, secrets=(), image_pull_secrets=("s3-secret",))
+    plan = prune.plan(wanting([]), secrets, accounts, configured=set(), max_fraction=1.0)
+    assert ("ns-0", "team-sa") not in {(a.namespace, a.name) for a in plan.accounts}
+    go, stay = prune.unlisted(plan, {(a.namespace, a.name) for a in plan.accounts})
+    assert [a.name for a in go] == ["hf-secret"]
+    assert [(i.action.name, i.by) for i in stay] == [
+        ("s3-secret", {("ns-0", "s3-sa"), ("ns-0", "team-sa")})]
 
 
 def test_a_secret_we_do_not_own_is_never_pruned() -> None:

@@ -10,11 +10,13 @@ from typing import Any
 
 from syncer import diff, prune, render
 from syncer.model import (
+    ANN_CREDENTIALS,
     ANN_MANAGED_PULL_SECRETS,
     ANN_MANAGED_SECRETS,
     ANN_OWNERSHIP,
     MANAGED_BY_LABEL,
     DesiredServiceAccount,
+    ObservedSecret,
     ObservedServiceAccount,
 )
 
@@ -117,8 +119,14 @@ def test_prune_keeps_an_account_we_created_that_still_lists_another() -> None:
 
 def test_the_prune_plan_unlists_a_pull_secret_before_deleting_it() -> None:
     account = observed(("oci-pull",), ours="oci-pull", ownership="object")
-    plan = prune.plan(render.Rendered(), {}, {("ns", "models"): account}, configured=set(),
-                      max_fraction=1.0)
+    pull = ObservedSecret(namespace="ns", name="oci-pull", uid="u", resource_version="1",
+                          type="kubernetes.io/dockerconfigjson", labels=OURS,
+                          annotations={ANN_OWNERSHIP: "object", ANN_CREDENTIALS: "oci"},
+                          key_digests={".dockerconfigjson": "d"})
+    plan = prune.plan(render.Rendered(), {("ns", "oci-pull"): pull},
+                      {("ns", "models"): account}, configured=set(), max_fraction=1.0)
     [step] = plan.accounts
-    assert step.unlisted == frozenset({("ns", "oci-pull")})
-    assert prune.secrets_after(plan, {("ns", "models")}) == []
+    assert step.verb == "delete" and step.name == "models"
+    assert plan.secrets == []
+    assert prune.unlisted(plan, set())[0] == []  # the account's write failed: it stays
+    assert [a.name for a in prune.unlisted(plan, {("ns", "models")})[0]] == ["oci-pull"]
