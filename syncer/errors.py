@@ -58,6 +58,10 @@ class VaultNotFound(VaultError):
     """The path (or the pinned version) does not exist."""
 
 
+class VaultLeaseGone(VaultError):
+    """A lease Vault no longer knows: it expired or was revoked."""
+
+
 class KubeError(SyncError):
     """A Kubernetes API call failed. ``status`` is None when the server was unreachable."""
 

@@ -202,6 +202,20 @@ class Kube:
                           what=f"create ConfigMap {namespace}/{name}")
 
 
+    def get_state_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The syncer's own Secret (syncer.leasestore), with its data; None if absent."""
+        return self._get("Secret", namespace, name)
+
+    def put_state_secret(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Replace it as of ``metadata.resourceVersion`` (409 if it changed since), or
+        create it when no version is given (409 if it appeared meanwhile)."""
+        name = body["metadata"]["name"]
+        if body["metadata"].get("resourceVersion"):
+            return self._request("PUT", _path("secrets", namespace, name), body=body,
+                                 what=f"update Secret {namespace}/{name}")
+        return self._request("POST", _path("secrets", namespace), body=body,
+                             what=f"create Secret {namespace}/{name}")
+
     def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             return self._request("GET", LEASES.format(ns=namespace) + f"/{name}",

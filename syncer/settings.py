@@ -11,20 +11,24 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator, model_validator
 
 from syncer import overlap
 from syncer.fields import (
     DNS1123_LABEL,
     Duration,
     Fraction,
+    Model,
     NamespaceName,
     ObjectName,
     SecretKeyName,
-    VaultPath,
     check,
 )
+
+# The Vault side of the config lives in vaultconfig.py; these names stay importable here.
+from syncer.vaultconfig import AuthSettings, KVSettings, VaultSettings, VaultSource
+
+__all__ = ["AuthSettings", "Config", "Credential", "KVSettings", "VaultSettings", "VaultSource"]
 
 # Logical Vault keys each credential type needs (``vault.keys``), and the
 # KServe Secret data key each one becomes. Verified against KServe aaac4e294:
@@ -51,69 +55,6 @@ REQUIRED_KEYS: dict[str, frozenset[str]] = {
     "gcs": frozenset({"credentials"}),
 }
 
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel,
-                              populate_by_name=True, hide_input_in_errors=True)
-
-
-class KVSettings(Model):
-    """Where the KV secrets engine is mounted and which version it speaks."""
-
-    mount: VaultPath = "secret"
-    version: Literal[1, 2] = 2
-
-
-class AuthSettings(Model):
-    """How the syncer logs in to Vault. One login is reused across cycles."""
-
-    method: Literal["token", "approle", "kubernetes"] = "token"
-    mount: VaultPath | None = None  # default: the method's name
-    # kubernetes: the Vault role and the projected ServiceAccount token to present.
-    role: str | None = None
-    jwt_path: str = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-    # approle: the role ID, and the secret ID in a file (or VAULT_APPROLE_SECRET_ID).
-    role_id: str | None = None
-    secret_id_file: str | None = None
-    secret_id: SecretStr | None = None
-    # token: VAULT_TOKEN, or a file holding it. A token in the config file works but is discouraged.
-    token_file: str | None = None
-    token: SecretStr | None = None
-
-    @property
-    def mount_point(self) -> str:
-        return self.mount or self.method
-
-    @model_validator(mode="after")
-    def _method_fields(self) -> AuthSettings:
-        if self.method == "kubernetes" and not self.role:
-            raise ValueError("role: required for the kubernetes auth method")
-        if self.method == "approle":
-            if not self.role_id:
-                raise ValueError("roleId: required for the approle auth method")
-            if not (self.secret_id_file or self.secret_id):
-                raise ValueError("secretIdFile: required for approle "
-                                 "(or set VAULT_APPROLE_SECRET_ID)")
-        if self.method == "token" and not (self.token or self.token_file):
-            raise ValueError("token: set VAULT_TOKEN or auth.tokenFile for the token method")
-        return self
-
-
-class VaultSettings(Model):
-    address: str
-    namespace: str = ""
-    ca_cert: str | None = None
-    auth: AuthSettings  # required: or VAULT_TOKEN in the environment
-    kv: KVSettings = Field(default_factory=KVSettings)
-    timeout: Duration = 10.0
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{value!r} must be an http(s) URL")
-        return value
 
 
 MIN_INTERVAL = 1.0  # every cycle reads Vault and lists the cluster
@@ -160,14 +101,6 @@ class KServeSettings(Model):
     s3_secret_access_key_name: SecretKeyName = "AWS_SECRET_ACCESS_KEY"
     gcs_credential_file_name: SecretKeyName = "gcloud-application-credentials.json"
     storage_spec_secret_name: ObjectName = "storage-config"
-
-
-class VaultSource(Model):
-    path: VaultPath
-    keys: dict[str, str]
-    mount: VaultPath | None = None  # default: vault.kv.mount
-    kv_version: Literal[1, 2] | None = None  # default: vault.kv.version
-    version: int | None = Field(default=None, ge=1)  # pin a KV v2 version; default latest
 
 
 class S3Options(Model):
@@ -251,6 +184,8 @@ class Credential(Model):
 
     @model_validator(mode="after")
     def _keys_for_type(self) -> Credential:
+        if self.vault.engine == "aws" and self.type != "s3":
+            raise ValueError("vault.engine: aws gives S3 access keys: only for type s3")
         given = set(self.vault.keys)
         if self.type == "azure":
             unknown = given - set(AZURE_KEYS)
@@ -307,6 +242,17 @@ def cross_entry_errors(entries: list[tuple[int, Credential]], kserve: KServeSett
             errors.append(f"credentials[{i}].name: {cred.name!r} already used by "
                           f"credentials[{seen[cred.name]}]")
         seen.setdefault(cred.name, i)
+    # One lease per credential: two entries on one dynamic role would each hold a key
+    # of the same role; one entry with several targets is the way to share it.
+    leased: dict[tuple[str | None, str], int] = {}
+    for i, cred in entries:
+        if cred.vault.dynamic:
+            where = (cred.vault.mount, cred.vault.path)
+            if where in leased:
+                errors.append(f"credentials[{i}].vault.role: {cred.vault.mount}/"
+                              f"{cred.vault.path} already used by credentials[{leased[where]}]"
+                              "; give that entry more targets instead")
+            leased.setdefault(where, i)
     return errors + overlap.collisions(entries, kserve)
 
 

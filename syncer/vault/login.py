@@ -30,6 +30,15 @@ def read_file(path: str, what: str) -> str:
         raise FileNotFoundError(f"{what}: cannot read {path}: {exc.strerror}") from None
 
 
+def check_readable(path: str, what: str) -> None:
+    """Fail clearly on a missing credential file that a library reads itself later."""
+    try:
+        with Path(path).open("rb"):
+            pass
+    except OSError as exc:
+        raise FileNotFoundError(f"{what}: cannot read {path}: {exc.strerror}") from None
+
+
 def from_auth_response(response: dict[str, Any], *, can_relogin: bool = True) -> Login:
     auth = response["auth"]
     return Login(token=auth["client_token"], ttl=float(auth.get("lease_duration") or 0),

@@ -1,8 +1,11 @@
-"""Read KV secrets from Vault / OpenBao with one login reused across cycles.
+"""Read secrets from Vault / OpenBao with one login reused across cycles.
 
 The token is renewed when two thirds of its TTL have passed and a fresh
-login happens only when renewal is impossible or Vault answers 403. Values
-are wrapped in SecretValue before they leave this module.
+login happens only when renewal is impossible or Vault answers 403. A login
+Vault refuses (400: wrong audience, certificate, role) is an auth failure, not
+retried. Values are wrapped in SecretValue before they leave this module.
+Before the first login a ``vault.namespace`` is checked against the server's
+edition (:mod:`syncer.vault.edition`).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import hvac
 import hvac.exceptions as hvac_exc
@@ -22,9 +25,12 @@ from syncer.errors import VaultAuthError, VaultError, VaultNotFound, short
 from syncer.model import VaultData
 from syncer.secretvalue import SecretValue
 from syncer.vault import auth as vault_auth
+from syncer.vault import edition
+from syncer.vault.aws import AwsEngine
 from syncer.vault.login import Login, from_auth_response
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 # Observer called after every Vault request: (operation, status) -> None. Metrics hook in here.
 Observer = Callable[[str, str], None]
@@ -48,8 +54,7 @@ def translate(exc: BaseException, what: str) -> VaultError:
     if isinstance(exc, requests.exceptions.RequestException):
         return VaultError(f"{what}: Vault unreachable ({type(exc).__name__})", transient=True)
     status = _status(exc)
-    errors = getattr(exc, "errors", None) or []
-    detail = short("; ".join(str(e) for e in errors)) if errors else type(exc).__name__
+    detail = _detail(exc)
     if status == 404:
         return VaultNotFound(f"{what}: not found", status=404)
     if status in (401, 403):
@@ -61,8 +66,15 @@ def translate(exc: BaseException, what: str) -> VaultError:
                       transient=transient)
 
 
+def _detail(exc: BaseException) -> str:
+    """Vault's own error texts (they name the problem, never a value), scrubbed."""
+    errors = getattr(exc, "errors", None) or []
+    return short("; ".join(str(e) for e in errors)) if errors else type(exc).__name__
+
+
 class VaultReader:
-    """The Vault adapter: login lifecycle and KV reads."""
+    """The Vault adapter: login lifecycle, KV and other engines' reads, and the
+    AWS engine's leases (``aws``)."""
 
     def __init__(self, config: settings.VaultSettings, *,
                  policy: retry.RetryPolicy = retry.DEFAULT,
@@ -76,9 +88,15 @@ class VaultReader:
         self._login: Login | None = None
         self._login_at = 0.0
         self._generation = 0  # bumped per login: concurrent 403s log in once
+        self._edition_checked = not config.namespace
         verify: bool | str = config.ca_cert or True
+        auth = config.auth
+        # cert auth: every connection presents the client certificate (file paths,
+        # read by the TLS layer per connection; see auth_cert).
+        cert = (auth.client_cert, auth.client_key) if auth.method == "cert" else None
         self._client = hvac.Client(url=config.address, namespace=config.namespace or None,
-                                   verify=verify, timeout=config.timeout)
+                                   verify=verify, timeout=config.timeout, cert=cert)
+        self.aws = AwsEngine(self.call)
 
     def __repr__(self) -> str:
         return f"VaultReader(address={self._config.address!r})"
@@ -103,6 +121,9 @@ class VaultReader:
             raise VaultAuthError(f"{what}: {exc}") from None
         except (hvac_exc.VaultError, requests.exceptions.RequestException) as exc:
             self._observe("login", "error")
+            if _status(exc) == 400:  # Vault refused what we presented: retrying cannot help
+                raise VaultAuthError(f"{what}: refused by Vault (HTTP 400: {_detail(exc)})",
+                                     status=400) from None
             raise translate(exc, what) from None
         self._login, self._login_at = login, self._clock()
         self._generation += 1
@@ -113,6 +134,8 @@ class VaultReader:
     def ensure_token(self) -> None:
         """Log in once; renew past two thirds of the TTL; log in again if renewal fails."""
         with self._lock:
+            if not self._edition_checked:
+                self._policy.call("sys/health", self._check_edition)
             if self._login is None:
                 self._policy.call("login", self._do_login)
                 return
@@ -137,42 +160,68 @@ class VaultReader:
             if self._login.can_relogin:
                 self._policy.call("login", self._do_login)
 
-    # -- reads -----------------------------------------------------------
+    def _check_edition(self) -> None:
+        """Refuse vault.namespace on a server that would ignore it (edition.py)."""
+        try:
+            health = edition.read_health(self._client, self._config.timeout)
+        except requests.exceptions.RequestException as exc:
+            self._observe("health", "error")
+            raise translate(exc, "sys/health") from None
+        self._observe("health", "ok")
+        problem = edition.namespace_problem(health, self._config.namespace)
+        if problem:
+            raise VaultError(problem)
+        self._edition_checked = True
 
-    def read(self, mount: str, path: str, kv_version: int, version: int | None = None
-             ) -> VaultData:
-        """Read one KV secret (retrying transient errors; re-login once on 403)."""
-        what = f"read {mount}/{path}" + (f"@{version}" if version else "")
+    # -- requests --------------------------------------------------------
+
+    def call(self, what: str, operation: str, fn: Callable[[Any], T], *,
+             retry: bool = True) -> T:
+        """One request with our token: ``fn`` gets the hvac client. Transient errors are
+        retried unless ``retry`` is False (a request not safe to repeat); a 403 gets one
+        fresh login and one more try. Errors come back as VaultError, holding no value."""
         self.ensure_token()
         generation = self._generation
+
+        def once() -> T:
+            try:
+                result = fn(self._client)
+            except (hvac_exc.VaultError, requests.exceptions.RequestException) as exc:
+                error = translate(exc, what)
+                self._observe(operation, str(error.status or "error"))
+                raise error from None
+            self._observe(operation, "ok")
+            return result
+
+        def attempt() -> T:
+            return self._policy.call(what, once) if retry else once()
         try:
-            return self._policy.call(what, lambda: self._read_once(mount, path, kv_version,
-                                                                     version, what))
+            return attempt()
         except VaultAuthError:
             if not (self._login and self._login.can_relogin):
                 raise
             with self._lock:
-                if self._generation == generation:  # not already replaced by another read
-                    log.info("vault_relogin_after_403", path=f"{mount}/{path}")
+                if self._generation == generation:  # not already replaced by another request
+                    log.info("vault_relogin_after_403", what=what)
                     self._policy.call("login", self._do_login)
-            return self._policy.call(what, lambda: self._read_once(mount, path, kv_version,
-                                                                     version, what))
+            return attempt()
 
-    def _read_once(self, mount: str, path: str, kv_version: int, version: int | None,
-                   what: str) -> VaultData:
-        try:
+    def read(self, mount: str, path: str, kv_version: int, version: int | None = None
+             ) -> VaultData:
+        """Read one secret: KV v1 or v2, or (``kv_version`` 0) one plain GET of another
+        engine's path, such as an AWS static role's key."""
+        what = f"read {mount}/{path}" + (f"@{version}" if version else "")
+        if kv_version < 0:  # render.LEASED: a read there makes a key nobody would hold
+            raise VaultError(f"{what}: a leased key is issued only by a sync (once, run)")
+
+        def fetch(client: Any) -> Any:
             if kv_version == 2:
-                response = self._client.secrets.kv.v2.read_secret_version(
-                    path=path, version=version, mount_point=mount,
-                    raise_on_deleted_version=True)
-            else:
-                response = self._client.secrets.kv.v1.read_secret(path=path, mount_point=mount)
-            self._observe("read", "ok")
-        except (hvac_exc.VaultError, requests.exceptions.RequestException) as exc:
-            error = translate(exc, what)
-            self._observe("read", str(error.status or "error"))
-            raise error from None
-        return _to_vault_data(response, mount, path, kv_version, what)
+                return client.secrets.kv.v2.read_secret_version(
+                    path=path, version=version, mount_point=mount, raise_on_deleted_version=True)
+            if kv_version == 1:
+                return client.secrets.kv.v1.read_secret(path=path, mount_point=mount)
+            return client.adapter.get(f"/v1/{mount}/{path}")
+        return _to_vault_data(self.call(what, "read", fetch), mount, path, kv_version, what)
 
     def read_metadata(self, mount: str, path: str) -> tuple[int | None, str | None]:
         """Current KV v2 version and its creation time, reading no secret value."""

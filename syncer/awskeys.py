@@ -1,0 +1,316 @@
+"""Keys from Vault's AWS secrets engine, across cycles and restarts.
+
+Dynamic credentials (``vault.role``): one lease per credential, issued when
+first needed, renewed ahead of its TTL and re-issued ``overlap`` before its
+max TTL (timing: :mod:`syncer.leases`). The old lease is revoked by
+:meth:`AwsKeys.settle` once the new key is in every target of the credential
+and no consumer restart (rollout: true) is pending for them; Vault ends it at
+its max TTL otherwise. Each new lease is in the lease store before any target
+sees its key, so a restart finds it: a live lease is reused, a dead one
+dropped, a retiring one revoked once the current key is confirmed everywhere.
+
+Static roles (``vault.staticRole``): one plain read per cycle; a changed key is
+a rotation, which the cycle writes like any new value. The key's age counts
+from when this process first saw it: Vault v1.18's answer carries no rotation
+time.
+
+The cycle reads through :meth:`AwsKeys.reader`, a VaultPort, so
+``reconcile`` needs no knowledge of engines.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+import structlog
+
+from syncer import leases, render, settings
+from syncer.errors import KubeConflict, KubeError, VaultError, VaultLeaseGone
+from syncer.leasestore import LeaseStore, StateSecretAPI
+from syncer.model import Ref, VaultData
+from syncer.outcome import Summary
+from syncer.ports import VaultPort
+from syncer.vault import VaultReader
+from syncer.vault.aws import Issued, LeaseInfo
+
+log = structlog.get_logger(__name__)
+CONFIRMED = frozenset({"created", "updated", "unchanged"})
+
+
+class LeasePort(Protocol):
+    def issue(self, mount: str, role: str) -> Issued: ...
+    def renew(self, lease_id: str, increment: float) -> tuple[float, bool]: ...
+    def lookup(self, lease_id: str) -> LeaseInfo: ...
+    def revoke(self, lease_id: str) -> None: ...
+
+
+def tail(lease_id: str) -> str:
+    """Enough of a lease ID to find it in Vault's audit log."""
+    return "…" + lease_id[-8:]
+
+
+class AwsKeys:
+    def __init__(self, engine: LeasePort, store: LeaseStore | None, *, dry_run: bool = False,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine  # replaced when the Vault settings change
+        self._store = store
+        self._dry_run = dry_run
+        self._clock = clock
+        self._work = threading.Lock()  # one credential's lease work at a time
+        self._view = threading.Lock()  # guards what metrics read
+        self._records: dict[str, leases.Record] | None = None  # None: load before use
+        self._checked: set[str] = set()  # stored leases looked up in Vault since the load
+        self._served: set[str] = set()  # dynamic credentials given a key this cycle
+        self._revoke_after: dict[str, float] = {}  # credential -> its vault.revokeAfter
+        self._static: dict[str, tuple[str, float]] = {}  # credential -> (key digest, first seen)
+
+    def reader(self, config: settings.Config, vault: VaultPort) -> VaultPort:
+        """The VaultPort for one cycle: AWS sources through here, the rest to ``vault``."""
+        self._served = set()
+        return _CycleReader(self, config, vault)
+
+    def forget(self) -> None:
+        """Drop what was loaded (leadership lost): the next use reads the store again."""
+        with self._work:
+            self._forget()
+
+    # -- dynamic credentials --------------------------------------------------------
+
+    def lease_key(self, cred: settings.Credential, horizon: float) -> VaultData:
+        """The current key of ``cred``'s lease, after whatever its lease needs now."""
+        assert cred.vault.role is not None and cred.vault.mount is not None
+        where = f"{cred.vault.mount}/{cred.vault.path}"
+        with self._work:
+            records = self._load(where)
+            record = leases.without_ended(records.get(cred.name, leases.Record()),
+                                          self._clock())
+            if cred.name not in self._checked:
+                record = self._recheck(record)
+                self._checked.add(cred.name)
+                self._put(cred.name, record)
+            record = self._advance(cred, record, horizon)
+            lease = record.current
+            if lease is None:  # only in a dry run: nothing alive to show
+                raise VaultError(f"{where}: no live lease, and a dry run issues none")
+            self._served.add(cred.name)
+            self._revoke_after[cred.name] = cred.vault.revoke_after_seconds
+            return VaultData(mount=cred.vault.mount, path=cred.vault.path, version=None,
+                             data={"access_key": lease.access_key,
+                                   "secret_key": lease.secret_key})
+
+    def _load(self, where: str) -> dict[str, leases.Record]:
+        if self._records is None:
+            try:
+                loaded = self._store.load() if self._store is not None else {}
+            except KubeError as exc:
+                raise VaultError(f"{where}: lease store unreadable ({exc})") from None
+            with self._view:
+                self._records = loaded
+        return self._records
+
+    def _put(self, name: str, record: leases.Record) -> None:
+        with self._view:
+            assert self._records is not None
+            self._records[name] = record
+
+    def _recheck(self, record: leases.Record) -> leases.Record:
+        """After a load: which stored leases Vault still holds, and until when."""
+        now, stored = self._clock(), record.current
+        current = None
+        if stored is not None:
+            try:
+                info = self.engine.lookup(stored.lease_id)
+                if info.ttl > 0:
+                    current = leases.looked_up(stored, ttl=info.ttl, renewable=info.renewable,
+                                               now=now)
+            except VaultLeaseGone:
+                log.warning("lease_gone", lease=tail(stored.lease_id))
+        retiring = []
+        for old in record.retiring:
+            try:
+                info = self.engine.lookup(old.lease_id)
+                if info.ttl > 0:
+                    retiring.append(leases.Retiring(old.lease_id, now + info.ttl, old.since))
+            except VaultLeaseGone:
+                continue
+        return leases.Record(current=current, retiring=tuple(retiring))
+
+    def _advance(self, cred: settings.Credential, record: leases.Record, horizon: float
+                 ) -> leases.Record:
+        now, overlap = self._clock(), cred.vault.overlap_seconds
+        step = leases.next_step(record.current, now, horizon=horizon, overlap=overlap)
+        if self._dry_run:
+            return record if step != "issue" else leases.Record(retiring=record.retiring)
+        if step == "renew":
+            record, step = self._renew(cred, record, now, horizon)
+        if step in ("issue", "reissue"):
+            record = self._issue(cred, record, retire=step == "reissue")
+            if record.current is not None and leases.too_short(record.current, horizon):
+                log.warning("lease_shorter_than_interval", credential=cred.name,
+                            ttl=record.current.granted, interval=round(horizon, 1),
+                            detail="the lease ends before the next cycle can renew it: "
+                                   "raise the role's TTL or lower sync.interval")
+        return record
+
+    def _renew(self, cred: settings.Credential, record: leases.Record, now: float,
+               horizon: float) -> tuple[leases.Record, leases.Step]:
+        lease = record.current
+        assert lease is not None
+        overlap = cred.vault.overlap_seconds
+        try:
+            ttl, renewable = self.engine.renew(lease.lease_id, lease.granted)
+        except VaultLeaseGone:
+            log.warning("lease_gone", credential=cred.name, lease=tail(lease.lease_id))
+            return leases.Record(retiring=record.retiring), "issue"
+        except VaultError as exc:
+            log.warning("lease_renew_failed", credential=cred.name, error=str(exc))
+            left = lease.expires_at - (now + horizon)
+            return record, ("reissue" if left <= overlap else "keep")
+        lease = leases.renewed(lease, ttl=ttl, renewable=renewable, now=self._clock())
+        record = leases.Record(current=lease, retiring=record.retiring)
+        self._put(cred.name, record)
+        log.info("lease_renewed", credential=cred.name, lease=tail(lease.lease_id), ttl=ttl,
+                 final=lease.capped)
+        step = leases.next_step(lease, self._clock(), horizon=horizon, overlap=overlap)
+        return record, ("reissue" if step == "reissue" else "keep")
+
+    def _issue(self, cred: settings.Credential, record: leases.Record, *, retire: bool
+               ) -> leases.Record:
+        assert cred.vault.role is not None and cred.vault.mount is not None
+        got = self.engine.issue(cred.vault.mount, cred.vault.role)
+        now = self._clock()
+        lease = leases.issued(got.lease_id, got.access_key, got.secret_key, ttl=got.ttl,
+                              renewable=got.renewable, now=now)
+        new = leases.succeed(record, lease, retire=retire, now=now)
+        self._put(cred.name, new)
+        try:
+            self._save()
+        except KubeError as exc:
+            # Nobody would find this lease after a restart: give it back at once.
+            self._put(cred.name, record)
+            if isinstance(exc, KubeConflict):
+                self._forget()
+            self._revoke_quietly(cred.name, got.lease_id)
+            raise VaultError(f"{cred.vault.mount}/{cred.vault.path}: new lease revoked, the "
+                             f"lease store could not record it ({exc})") from None
+        log.info("lease_issued", credential=cred.name, lease=tail(lease.lease_id),
+                 ttl=got.ttl, renewable=got.renewable, retiring=len(new.retiring))
+        return new
+
+    def _forget(self) -> None:
+        with self._view:
+            self._records, self._checked = None, set()
+
+    def _revoke_quietly(self, credential: str, lease_id: str) -> bool:
+        try:
+            self.engine.revoke(lease_id)
+        except VaultError as exc:
+            log.error("lease_revoke_failed", credential=credential, lease=tail(lease_id),
+                      error=str(exc))
+            return False
+        log.info("lease_revoked", credential=credential, lease=tail(lease_id))
+        return True
+
+    def _save(self) -> None:
+        if self._store is not None and self._records is not None:
+            self._store.save(dict(self._records))
+
+    # -- after the cycle ----------------------------------------------------------
+
+    def settle(self, summary: Summary, pending: Iterable[Ref]) -> None:
+        """Revoke retiring leases whose successor is in every target this cycle, with no
+        consumer restart pending, once the credential's ``revokeAfter`` has passed."""
+        if self._dry_run or summary.desired is None:
+            return
+        waiting = set(pending)
+        failed = {e.credential for e in summary.errors}
+        with self._work:
+            if self._records is None:
+                return
+            changed, now = False, self._clock()
+            for name in sorted(self._served - failed):
+                record = self._records.get(name)
+                if record is None or not record.retiring:
+                    continue
+                if not _everywhere(name, summary, waiting):
+                    continue
+                after = self._revoke_after.get(name, 0.0)
+                kept = tuple(r for r in record.retiring
+                             if not (leases.may_revoke(r, now, revoke_after=after)
+                                     and self._revoke_quietly(name, r.lease_id)))
+                self._put(name, leases.Record(current=record.current, retiring=kept))
+                changed = changed or kept != record.retiring
+            if changed:
+                try:
+                    self._save()
+                except KubeError as exc:  # revoked already: a restart finds them gone
+                    log.warning("lease_store_write_failed", error=str(exc))
+                    if isinstance(exc, KubeConflict):
+                        self._forget()
+
+    # -- static roles and what metrics show ------------------------------------------
+
+    def saw_static(self, credential: str, data: VaultData) -> None:
+        key = data.data.get("access_key")
+        digest = key.sha if key is not None else ""
+        with self._view:
+            if self._static.get(credential, ("", 0.0))[0] != digest:
+                self._static[credential] = (digest, self._clock())
+
+    def snapshot(self) -> tuple[dict[str, float], dict[str, tuple[int, int]]]:
+        """(credential -> key age in seconds, credential -> (current, retiring) leases)."""
+        now = self._clock()
+        with self._view:
+            ages = {name: now - seen for name, (_, seen) in self._static.items()}
+            counts: dict[str, tuple[int, int]] = {}
+            for name, record in (self._records or {}).items():
+                if record.current is not None:
+                    ages[name] = now - record.current.issued_at
+                counts[name] = (int(record.current is not None), len(record.retiring))
+        return ages, counts
+
+
+def _everywhere(credential: str, summary: Summary, waiting: set[Ref]) -> bool:
+    """Every Secret carrying ``credential`` was written or confirmed this cycle, and no
+    restart of its consumers is still pending."""
+    assert summary.desired is not None
+    mine = {ref for ref, d in summary.desired.rendered.secrets.items()
+            if credential in d.credentials}
+    outcomes = {(o.namespace, o.name): o.outcome for o in summary.objects
+                if o.kind == "Secret"}
+    return all(outcomes.get(ref) in CONFIRMED for ref in mine) and not (mine & waiting)
+
+
+class _CycleReader:
+    """One cycle's VaultPort: leased keys from AwsKeys, static keys noted, KV as before."""
+
+    def __init__(self, keys: AwsKeys, config: settings.Config, vault: VaultPort) -> None:
+        self._keys, self._vault = keys, vault
+        self._horizon = config.sync.interval * (1 + config.sync.jitter)
+        self._by_source: dict[tuple[str, str], list[settings.Credential]] = {}
+        for cred in config.credentials:
+            if cred.vault.engine == "aws":
+                key = render.source_key(config, cred)
+                self._by_source.setdefault((key[0], key[1]), []).append(cred)
+
+    def read(self, mount: str, path: str, kv_version: int, version: int | None = None
+             ) -> VaultData:
+        creds = self._by_source.get((mount, path), [])
+        if kv_version == render.LEASED and creds:
+            return self._keys.lease_key(creds[0], self._horizon)  # one entry per role
+        data = self._vault.read(mount, path, kv_version, version)
+        if kv_version == render.PLAIN:
+            for cred in creds:
+                self._keys.saw_static(cred.name, data)
+        return data
+
+
+def build(vault: VaultReader, kube: StateSecretAPI, *, namespace: str, instance: str,
+          dry_run: bool = False) -> AwsKeys:
+    """The keeper for a command or the daemon: the reader's AWS engine, and the lease
+    store in the syncer's own namespace (read only when a dynamic credential needs it)."""
+    return AwsKeys(vault.aws, LeaseStore(kube, namespace=namespace, instance=instance),
+                   dry_run=dry_run)
