@@ -49,7 +49,7 @@ class LeasePort(Protocol):
 
 def tail(lease_id: str) -> str:
     """Enough of a lease ID to find it in Vault's audit log."""
-    return "…" + lease_id[-8:]
+    return "..." + lease_id[-8:]
 
 
 class AwsKeys:

@@ -59,9 +59,12 @@ def enable_kubernetes_auth(bao: hvac.Client, devenv: servers.Env, mount: str, *,
     bao.write(f"auth/{mount}/config", kubernetes_host=devenv.apiserver_url,
               kubernetes_ca_cert=Path(devenv.ca_cert).read_text(),
               token_reviewer_jwt=devenv.admin_token, disable_local_ca_jwt=True)
-    bao.write(f"auth/{mount}/role/syncer", bound_service_account_names=[service_account],
-              bound_service_account_namespaces=[namespace], token_policies=policies,
-              token_ttl="10m")
+    # The role as config/vault/kubernetes-role.json (docs/vault-setup.md) defines it.
+    role = json.loads((ROOT / "config" / "vault" / "kubernetes-role.json").read_text())
+    role.update(bound_service_account_names=[service_account],
+                bound_service_account_namespaces=[namespace], token_policies=policies,
+                token_ttl="10m")
+    bao.write(f"auth/{mount}/role/syncer", **role)
 
 
 class AuditLog:
