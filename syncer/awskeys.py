@@ -126,6 +126,7 @@ class AwsKeys:
                 if info.ttl > 0:
                     current = leases.looked_up(stored, ttl=info.ttl, renewable=info.renewable,
                                                now=now)
+                    log.info("lease_found", lease=tail(stored.lease_id), ttl=info.ttl)
             except VaultLeaseGone:
                 log.warning("lease_gone", lease=tail(stored.lease_id))
         retiring = []

@@ -165,8 +165,12 @@ def aws_iam_user_role(client: hvac.Client, mount: str, role: str, *,
 
 def shipped_iam_policy() -> Any:
     """config/vault/aws-model-reader-iam.json: read the models bucket (what KServe's
-    storage initializer needs: ListBucket, GetObject)."""
-    return json.loads((SHIPPED / "aws-model-reader-iam.json").read_text())
+    storage initializer needs: ListBucket, GetObject). moto names the permission for
+    HeadBucket after the call (s3:HeadBucket) where AWS checks s3:ListBucket, so it is
+    added here for moto only."""
+    policy: dict[str, Any] = json.loads((SHIPPED / "aws-model-reader-iam.json").read_text())
+    policy["Statement"][0]["Action"].append("s3:HeadBucket")
+    return policy
 
 
 def aws_static_role(client: hvac.Client, mount: str, role: str, *, username: str,

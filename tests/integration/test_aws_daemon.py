@@ -1,0 +1,129 @@
+"""The daemon holding a dynamic AWS key for its whole life, on both servers, with
+short TTLs (9 s, max 24 s): renewed, re-issued before the max TTL, the old
+lease revoked once the new key is in the target, at most two leases at any
+moment and one at rest - counted in Vault every few hundred milliseconds.
+KServe's own storage initializer downloads with the key Vault made in moto
+(IAM enforced); after the re-issue the old key is refused and the new one
+works. SIGKILL and a restart: the new process finds its lease, 0 orphaned."""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+import time
+from collections.abc import Callable, Iterator
+
+import hvac
+import pytest
+from kubernetes import client as k8s
+
+from devenv import vaultserver
+from syncer.leasestore import store_name
+from tests import seeds
+from tests.awsmoto import VaultMoto
+from tests.e2e.consumer import download, kserve_env_from_s3_secret
+from tests.helpers import WriteConfig, secret_data
+from tests.integration.daemon_helpers import Daemon, metric, wait_for
+from tests.vaultsetup import (
+    BOTH_SERVERS,
+    aws_iam_user_role,
+    enable_aws_engine,
+    leases,
+    shipped_iam_policy,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, BOTH_SERVERS]
+LEASES = "kserve_vault_sync_aws_leases"
+
+
+@pytest.fixture
+def moto() -> Iterator[VaultMoto]:
+    with VaultMoto() as server:
+        seeds.register("aws-daemon-moto-root", server.initial_key[1])
+        yield server
+
+
+def consumer_env(core: k8s.CoreV1Api, namespace: str) -> dict[str, str]:
+    """What KServe's controller gives the storage initializer for our Secret."""
+    data = secret_data(core, namespace, "s3-models")
+    seeds.register("aws-daemon-key", data["AWS_SECRET_ACCESS_KEY"])
+    annotations = core.read_namespaced_secret("s3-models", namespace).metadata.annotations
+    return kserve_env_from_s3_secret(data, annotations or {})
+
+
+def access_key(core: k8s.CoreV1Api, namespace: str) -> str | None:
+    try:
+        return secret_data(core, namespace, "s3-models")["AWS_ACCESS_KEY_ID"]
+    except k8s.ApiException:
+        return None
+
+
+def store(core: k8s.CoreV1Api, namespace: str, instance: str) -> set[str]:
+    """Lease IDs the lease store holds (current and retiring)."""
+    secret = core.read_namespaced_secret(store_name(instance), namespace)
+    record = json.loads(base64.b64decode(secret.data["models"]))
+    return {record["current"]["leaseId"]} | {r["leaseId"] for r in record["retiring"]}
+
+
+def test_daemon_keeps_one_lease_through_reissue_and_sigkill(
+        bao: hvac.Client, vault_server: vaultserver.DevVault, moto: VaultMoto,
+        daemons: Callable[..., Daemon], write_config: WriteConfig, namespace: str,
+        core: k8s.CoreV1Api) -> None:
+    mount = f"aws-{namespace[-6:]}"
+    prefix = f"{mount}/creds/reader"
+    enable_aws_engine(bao, vault_server, mount, moto, lease="9s", max_lease="24s")
+    aws_iam_user_role(bao, mount, "reader", policy=shipped_iam_policy())
+    config = write_config([{
+        "name": "models", "type": "s3",
+        "vault": {"engine": "aws", "mount": mount, "role": "reader", "overlap": "2s",
+                  "revokeAfter": "1s"},
+        "s3": {"endpoint": moto.url, "region": "us-east-1", "verifySsl": False},
+        "targets": [{"namespaces": [namespace], "secret": "s3-models",
+                     "serviceAccount": "s3-sa"}]}], sync={"interval": "1s"})
+    instance = json.loads(config.read_text())["sync"]["instance"]
+    daemon = daemons(config, "--state-namespace", namespace)
+    first = wait_for(lambda: access_key(core, namespace), 60, "the first key")
+    before = consumer_env(core, namespace)
+    result = download(before, moto.uri)
+    assert result.ok, result.output
+    assert result.files == {moto.object_key: moto.object_bytes}
+
+    # Watch Vault until the key was re-issued and the old lease revoked.
+    counts: list[int] = []
+    seen: set[str] = set()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        live = leases(bao, prefix)
+        counts.append(len(live))
+        seen |= set(live)
+        if access_key(core, namespace) != first and len(live) == 1:
+            break
+        time.sleep(0.3)
+    log = daemon.output()
+    assert access_key(core, namespace) != first, f"no re-issue within 120 s: {counts}"
+    assert max(counts) <= 2 and counts[-1] == 1 and len(seen) == 2, counts
+    assert "lease_renewed" in log and '"final": true' in log and "lease_revoked" in log
+    after = consumer_env(core, namespace)
+    refused = download(before, moto.uri)  # a pod that started with the old key
+    assert not refused.ok and "403" in refused.output
+    assert download(after, moto.uri).ok
+    scraped = daemon.scrape()
+    assert metric(scraped, LEASES, 'credential="models",state="current"') == 1
+    assert metric(scraped, LEASES, 'credential="models",state="retiring"') == 0
+    # Revoked by the syncer, not merely ended by Vault at its max TTL.
+    assert (metric(scraped, "kserve_vault_sync_vault_requests_total",
+                   'operation="lease_revoke",status="ok"') or 0) >= 1
+
+    # SIGKILL: no shutdown code runs. The next process finds the lease in its store.
+    [held] = leases(bao, prefix)
+    daemon.stop(signal.SIGKILL)
+    restarted = daemons(config, "--state-namespace", namespace)
+    wait_for(lambda: (metric(restarted.scrape(), "kserve_vault_sync_sync_runs_total",
+                             'result="success"') or 0) >= 3, 60, "three cycles after restart")
+    assert f'"lease": "...{held[-8:]}", "ttl"' in restarted.output()  # lease_found
+    # 0 orphaned: every lease Vault holds is in the store, one IAM user per lease.
+    live = leases(bao, prefix)
+    assert set(live) <= store(core, namespace, instance) and 1 <= len(live) <= 2
+    users = [u for u in moto.users() if u.startswith("vault-") and u != moto.user]
+    assert len(users) == len(live)
