@@ -2,7 +2,9 @@
 
 Dynamic credentials (``vault.role``): one lease per credential, issued when
 first needed, renewed ahead of its TTL and re-issued ``overlap`` before its
-max TTL (timing: :mod:`syncer.leases`). The old lease is revoked by
+max TTL - or before the end of the Vault token that issued it, which takes its
+leases along; such a re-issue logs in first, so the new lease has a token that
+outlives it (timing: :mod:`syncer.leases`). The old lease is revoked by
 :meth:`AwsKeys.settle` once the new key is in every target of the credential
 and no consumer restart (rollout: true) is pending for them; Vault ends it at
 its max TTL otherwise. Each new lease is in the lease store before any target
@@ -14,7 +16,7 @@ a rotation, which the cycle writes like any new value. The key's age counts
 from when this process first saw it: Vault v1.18's answer carries no rotation
 time.
 
-The cycle reads through :meth:`AwsKeys.reader`, a VaultPort, so
+The cycle reads through :func:`syncer.awsread.reader`, a VaultPort, so
 ``reconcile`` needs no knowledge of engines.
 """
 
@@ -23,24 +25,26 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Protocol
 
 import structlog
 
-from syncer import leases, render, settings
+from syncer import leases, settings
 from syncer.errors import KubeConflict, KubeError, VaultError, VaultLeaseGone
-from syncer.leasestore import LeaseStore, StateSecretAPI
+from syncer.leasestore import LeaseStore
 from syncer.model import Ref, VaultData
 from syncer.outcome import Summary
-from syncer.ports import VaultPort
-from syncer.vault import VaultReader
 from syncer.vault.aws import Issued, LeaseInfo
+from syncer.vault.login import TokenState
 
 log = structlog.get_logger(__name__)
 CONFIRMED = frozenset({"created", "updated", "unchanged"})
 
 
 class LeasePort(Protocol):
+    def token(self) -> TokenState: ...
+    def relogin(self) -> bool: ...
     def issue(self, mount: str, role: str) -> Issued: ...
     def renew(self, lease_id: str, increment: float) -> tuple[float, bool]: ...
     def lookup(self, lease_id: str) -> LeaseInfo: ...
@@ -67,10 +71,9 @@ class AwsKeys:
         self._revoke_after: dict[str, float] = {}  # credential -> its vault.revokeAfter
         self._static: dict[str, tuple[str, float]] = {}  # credential -> (key digest, first seen)
 
-    def reader(self, config: settings.Config, vault: VaultPort) -> VaultPort:
-        """The VaultPort for one cycle: AWS sources through here, the rest to ``vault``."""
+    def begin_cycle(self) -> None:
+        """A cycle starts: settle() then considers the credentials served in it."""
         self._served = set()
-        return _CycleReader(self, config, vault)
 
     def forget(self) -> None:
         """Drop what was loaded (leadership lost): the next use reads the store again."""
@@ -91,7 +94,8 @@ class AwsKeys:
                 record = self._recheck(record)
                 self._checked.add(cred.name)
                 self._put(cred.name, record)
-            record = self._advance(cred, record, horizon)
+            record = self._follow_token(cred.name, record)
+            record = self._advance(cred, record, horizon, where)
             lease = record.current
             if lease is None:  # only in a dry run: nothing alive to show
                 raise VaultError(f"{where}: no live lease, and a dry run issues none")
@@ -139,16 +143,45 @@ class AwsKeys:
                 continue
         return leases.Record(current=current, retiring=tuple(retiring))
 
-    def _advance(self, cred: settings.Credential, record: leases.Record, horizon: float
-                 ) -> leases.Record:
+    def _follow_token(self, name: str, record: leases.Record) -> leases.Record:
+        """Keep a lease's token end in step while that token is ours and renewed, in the
+        store too: after a crash nobody renews it, and that end is final."""
+        lease, state = record.current, self.engine.token()
+        if lease is None or lease.token_gen != state.generation or state.end is None:
+            return record
+        if lease.token_end is not None and abs(lease.token_end - state.end) < 5:
+            return record
+        record = leases.Record(current=replace(lease, token_end=state.end),
+                               retiring=record.retiring)
+        self._put(name, record)
+        if not self._dry_run:
+            try:
+                self._save()
+            except KubeError as exc:  # kept in memory; written with the next change
+                log.warning("lease_store_write_failed", error=str(exc))
+        return record
+
+    def _bound(self, record: leases.Record) -> float | None:
+        if record.current is None:
+            return None
+        state = self.engine.token()
+        return leases.token_bound(record.current, generation=state.generation,
+                                  final=state.final)
+
+    def _advance(self, cred: settings.Credential, record: leases.Record, horizon: float,
+                 where: str) -> leases.Record:
         now, overlap = self._clock(), cred.vault.overlap_seconds
-        step = leases.next_step(record.current, now, horizon=horizon, overlap=overlap)
+        step = leases.next_step(record.current, now, horizon=horizon, overlap=overlap,
+                                token_end=self._bound(record))
+        if record.current is not None and not record.current.lease_id.startswith(where + "/"):
+            step = "reissue"  # the entry names another role now: its old key retires
         if self._dry_run:
-            return record if step != "issue" else leases.Record(retiring=record.retiring)
+            return record if step in ("keep", "renew") else leases.Record(
+                retiring=record.retiring)
         if step == "renew":
             record, step = self._renew(cred, record, now, horizon)
         if step in ("issue", "reissue"):
-            record = self._issue(cred, record, retire=step == "reissue")
+            record = self._issue(cred, record, retire=step == "reissue", horizon=horizon)
             if record.current is not None and leases.too_short(record.current, horizon):
                 log.warning("lease_shorter_than_interval", credential=cred.name,
                             ttl=record.current.granted, interval=round(horizon, 1),
@@ -175,16 +208,24 @@ class AwsKeys:
         self._put(cred.name, record)
         log.info("lease_renewed", credential=cred.name, lease=tail(lease.lease_id), ttl=ttl,
                  final=lease.capped)
-        step = leases.next_step(lease, self._clock(), horizon=horizon, overlap=overlap)
+        step = leases.next_step(lease, self._clock(), horizon=horizon, overlap=overlap,
+                                token_end=self._bound(record))
         return record, ("reissue" if step == "reissue" else "keep")
 
-    def _issue(self, cred: settings.Credential, record: leases.Record, *, retire: bool
-               ) -> leases.Record:
+    def _issue(self, cred: settings.Credential, record: leases.Record, *, retire: bool,
+               horizon: float) -> leases.Record:
         assert cred.vault.role is not None and cred.vault.mount is not None
+        token = self.engine.token()
+        if (token.final and token.end is not None
+                and token.end - (self._clock() + horizon) <= cred.vault.overlap_seconds
+                and self.engine.relogin()):
+            # The new lease would die with this token: issue it under a fresh one.
+            log.info("vault_relogin_for_lease", credential=cred.name)
         got = self.engine.issue(cred.vault.mount, cred.vault.role)
-        now = self._clock()
+        token, now = self.engine.token(), self._clock()  # the token that issued it
         lease = leases.issued(got.lease_id, got.access_key, got.secret_key, ttl=got.ttl,
-                              renewable=got.renewable, now=now)
+                              renewable=got.renewable, now=now, token_end=token.end,
+                              token_gen=token.generation)
         new = leases.succeed(record, lease, retire=retire, now=now)
         self._put(cred.name, new)
         try:
@@ -283,35 +324,3 @@ def _everywhere(credential: str, summary: Summary, waiting: set[Ref]) -> bool:
     outcomes = {(o.namespace, o.name): o.outcome for o in summary.objects
                 if o.kind == "Secret"}
     return all(outcomes.get(ref) in CONFIRMED for ref in mine) and not (mine & waiting)
-
-
-class _CycleReader:
-    """One cycle's VaultPort: leased keys from AwsKeys, static keys noted, KV as before."""
-
-    def __init__(self, keys: AwsKeys, config: settings.Config, vault: VaultPort) -> None:
-        self._keys, self._vault = keys, vault
-        self._horizon = config.sync.interval * (1 + config.sync.jitter)
-        self._by_source: dict[tuple[str, str], list[settings.Credential]] = {}
-        for cred in config.credentials:
-            if cred.vault.engine == "aws":
-                key = render.source_key(config, cred)
-                self._by_source.setdefault((key[0], key[1]), []).append(cred)
-
-    def read(self, mount: str, path: str, kv_version: int, version: int | None = None
-             ) -> VaultData:
-        creds = self._by_source.get((mount, path), [])
-        if kv_version == render.LEASED and creds:
-            return self._keys.lease_key(creds[0], self._horizon)  # one entry per role
-        data = self._vault.read(mount, path, kv_version, version)
-        if kv_version == render.PLAIN:
-            for cred in creds:
-                self._keys.saw_static(cred.name, data)
-        return data
-
-
-def build(vault: VaultReader, kube: StateSecretAPI, *, namespace: str, instance: str,
-          dry_run: bool = False) -> AwsKeys:
-    """The keeper for a command or the daemon: the reader's AWS engine, and the lease
-    store in the syncer's own namespace (read only when a dynamic credential needs it)."""
-    return AwsKeys(vault.aws, LeaseStore(kube, namespace=namespace, instance=instance),
-                   dry_run=dry_run)

@@ -15,7 +15,7 @@ from typing import TextIO
 import structlog
 import yaml
 
-from syncer import awskeys, diff, loader, logs, reconcile, render, secretvalue, settings
+from syncer import awsread, diff, loader, logs, reconcile, render, secretvalue, settings
 from syncer.errors import ConfigError, SyncError
 from syncer.kube import Kube, load_api_client
 from syncer.memory import NamespaceMemory
@@ -173,12 +173,12 @@ def _once(config: settings.Config, args: argparse.Namespace, out: TextIO) -> int
                               instance=config.sync.instance)
               if config.sync.namespace_scoped and not args.dry_run else None)
     # Keys of Vault's AWS engine: leases issued, renewed and revoked across runs.
-    keys = awskeys.build(vault, kube, namespace=args.state_namespace,
+    keys = awsread.build(vault, kube, namespace=args.state_namespace,
                          instance=config.sync.instance, dry_run=args.dry_run)
     state = reconcile.CycleState(config.sync.rollouts_per_minute)
-    summary = reconcile.run(config, keys.reader(config, vault), kube, dry_run=args.dry_run,
-                            only=args.only, memory=memory, prune_confirmed=args.prune_confirm,
-                            state=state)
+    summary = reconcile.run(config, awsread.reader(keys, config, vault), kube,
+                            dry_run=args.dry_run, only=args.only, memory=memory,
+                            prune_confirmed=args.prune_confirm, state=state)
     keys.settle(summary, state.rollouts.pending)
     print_summary(summary, out)
     return EXIT_FAILED if summary.failed else EXIT_OK

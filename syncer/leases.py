@@ -9,6 +9,12 @@ old lease is *retiring* until its successor is in every target (the caller
 decides that) and is then revoked - or Vault ends it at its max TTL, whichever
 comes first.
 
+A lease also dies with the Vault token that issued it (Vault revokes a
+token's leases when the token ends). So each lease remembers its token's end;
+once that end is final - the token met its max TTL, or it belongs to an earlier
+login or an earlier process - it caps the lease like a max TTL, and the next
+key is issued (under a fresh token) ``overlap`` before it.
+
 ``horizon`` is how far away the next chance to act is (the sync interval plus
 jitter): each decision is taken as if it were already then, so nothing falls
 between two cycles.
@@ -39,10 +45,12 @@ class Lease:
     granted: float  # seconds Vault granted at issue: what each renewal asks for
     expires_at: float  # unix time it ends unless renewed
     capped: bool = False  # expires_at is final: the max TTL is reached
+    token_end: float | None = None  # when the issuing token ends (as last seen); None: never
+    token_gen: int | None = None  # the reader's login that issued it; None: another process
 
     def __repr__(self) -> str:
         return (f"Lease(granted={self.granted}, expires_at={self.expires_at}, "
-                f"capped={self.capped})")
+                f"capped={self.capped}, token_end={self.token_end})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,22 +74,41 @@ class Record:
         return self.current is None and not self.retiring
 
 
-def next_step(lease: Lease | None, now: float, *, horizon: float, overlap: float) -> Step:
-    """What to do with the current lease now, so that it is still right at ``now + horizon``."""
-    if lease is None or lease.expires_at <= now:
+def token_bound(lease: Lease, *, generation: int, final: bool) -> float | None:
+    """The final end of the token that issued ``lease`` (it ends the lease then), or
+    None while that token may still be renewed (``generation``/``final``: the reader's
+    current login and whether its end is final) or never ends."""
+    if lease.token_end is None:
+        return None
+    if lease.token_gen != generation or final:
+        return lease.token_end
+    return None
+
+
+def next_step(lease: Lease | None, now: float, *, horizon: float, overlap: float,
+              token_end: float | None = None) -> Step:
+    """What to do with the current lease now, so that it is still right at ``now + horizon``.
+    ``token_end``: :func:`token_bound` of the lease."""
+    if lease is None or lease.expires_at <= now or (token_end is not None and token_end <= now):
         return "issue"
-    left = lease.expires_at - (now + horizon)  # what will be left at the next chance
+    ends = ([lease.expires_at] if lease.capped else []) + (
+        [token_end] if token_end is not None else [])
+    if ends and min(ends) - (now + horizon) <= overlap:
+        return "reissue"
     if lease.capped:
-        return "reissue" if left <= overlap else "keep"
+        return "keep"
     # Renew once a third of the grant is all that will be left (Vault's own agents
     # renew at about two thirds of a lease's life).
+    left = lease.expires_at - (now + horizon)  # what will be left at the next chance
     return "renew" if left <= lease.granted / 3 else "keep"
 
 
 def issued(lease_id: str, access_key: SecretValue, secret_key: SecretValue, *, ttl: float,
-           renewable: bool, now: float) -> Lease:
+           renewable: bool, now: float, token_end: float | None = None,
+           token_gen: int | None = None) -> Lease:
     return Lease(lease_id=lease_id, access_key=access_key, secret_key=secret_key,
-                 issued_at=now, granted=ttl, expires_at=now + ttl, capped=not renewable)
+                 issued_at=now, granted=ttl, expires_at=now + ttl, capped=not renewable,
+                 token_end=token_end, token_gen=token_gen)
 
 
 def renewed(lease: Lease, *, ttl: float, renewable: bool, now: float) -> Lease:
@@ -132,7 +159,8 @@ def dump(record: Record) -> SecretValue:
     if lease is not None:
         doc["current"] = {"leaseId": lease.lease_id, "accessKey": lease.access_key.reveal(),
                           "secretKey": lease.secret_key.reveal(), "issuedAt": lease.issued_at,
-                          "granted": lease.granted, "expiresAt": lease.expires_at}
+                          "granted": lease.granted, "expiresAt": lease.expires_at,
+                          "tokenEnd": lease.token_end}
     return SecretValue(json.dumps(doc, sort_keys=True))
 
 
@@ -148,10 +176,13 @@ def load(text: SecretValue) -> Record:
             for field in ("leaseId", "accessKey", "secretKey"):
                 if not isinstance(raw[field], str) or not raw[field]:
                     raise ValueError(f"{field} is not a non-empty string")
+            token_end = raw.get("tokenEnd")
+            # Issued by another process's token, which nobody renews any more.
             current = Lease(lease_id=raw["leaseId"], access_key=SecretValue(raw["accessKey"]),
                             secret_key=SecretValue(raw["secretKey"]),
                             issued_at=float(raw["issuedAt"]), granted=float(raw["granted"]),
-                            expires_at=float(raw["expiresAt"]))
+                            expires_at=float(raw["expiresAt"]),
+                            token_end=None if token_end is None else float(token_end))
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ValueError(f"malformed lease record ({type(exc).__name__})") from None
     return Record(current=current, retiring=retiring)

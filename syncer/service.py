@@ -29,7 +29,7 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from syncer import awskeys, health, reconcile, repair, settings
+from syncer import awsread, health, reconcile, repair, settings
 from syncer.awsmetrics import AwsKeyCollector
 from syncer.errors import ConfigError, SyncError
 from syncer.kube import USER_AGENT, Kube, load_api_client
@@ -79,7 +79,7 @@ class Daemon:
                          user_agent=f"{USER_AGENT} ({self.identity})")
         self.vault = self._vault(config)
         # Keys of Vault's AWS engine: leases kept across cycles and restarts.
-        self.keys = awskeys.build(self.vault, self.kube, namespace=state_namespace,
+        self.keys = awsread.build(self.vault, self.kube, namespace=state_namespace,
                                   instance=config.sync.instance)
         self.metrics.registry.register(AwsKeyCollector(self.keys))
         self.memory = NamespaceMemory(self.kube, namespace=state_namespace,
@@ -168,9 +168,9 @@ class Daemon:
             self.last = None
         started = time.monotonic()
         try:
-            summary = reconcile.run(config, self.keys.reader(config, self.vault), self.kube,
-                                    only=only, fence=self.fence, state=self.state,
-                                    memory=self.memory)
+            vault = awsread.reader(self.keys, config, self.vault)
+            summary = reconcile.run(config, vault, self.kube, only=only, fence=self.fence,
+                                    state=self.state, memory=self.memory)
             self.keys.settle(summary, self.state.rollouts.pending)
         except SyncError as exc:
             self.metrics.observe_error(time.monotonic() - started)

@@ -17,6 +17,7 @@ from typing import Any
 
 from syncer.errors import VaultError, VaultLeaseGone
 from syncer.secretvalue import SecretValue
+from syncer.vault.login import TokenState
 
 _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$")
 # VaultReader.call: (what, operation, fn(hvac client), retry=...) -> fn's result.
@@ -48,10 +49,16 @@ class LeaseInfo:
 
 class AwsEngine:
     """Renewal and revocation name the lease in the URL, so a policy can grant them
-    for one role's leases only (``sys/leases/revoke/aws/creds/ROLE/*``)."""
+    for one role's leases only (``sys/leases/revoke/aws/creds/ROLE/*``).
 
-    def __init__(self, call: Call) -> None:
+    A lease dies with the token that issued it, so the engine also tells the
+    reader's token state and can ask for a fresh token before an issue."""
+
+    def __init__(self, call: Call, token: Callable[[], TokenState],
+                 relogin: Callable[[], bool]) -> None:
         self._call = call
+        self.token = token
+        self.relogin = relogin
 
     def issue(self, mount: str, role: str) -> Issued:
         path = f"{mount}/creds/{role}"

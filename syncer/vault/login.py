@@ -22,6 +22,16 @@ class Login:
         return f"Login(ttl={self.ttl}, renewable={self.renewable})"
 
 
+@dataclass(frozen=True)
+class TokenState:
+    """The reader's current token, as far as leases issued with it care: Vault
+    revokes every lease a token made when the token ends (expiry or revocation)."""
+
+    generation: int  # bumped per login
+    end: float | None  # unix time it ends unless renewed; None: it never expires
+    final: bool  # it will not be renewed past ``end`` (its max TTL is reached)
+
+
 def read_file(path: str, what: str) -> str:
     """A credential file (token, secret ID, JWT), re-read at every login: they rotate on disk."""
     try:

@@ -27,7 +27,7 @@ from syncer.secretvalue import SecretValue
 from syncer.vault import auth as vault_auth
 from syncer.vault import edition
 from syncer.vault.aws import AwsEngine
-from syncer.vault.login import Login, from_auth_response
+from syncer.vault.login import Login, TokenState, from_auth_response
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -88,6 +88,8 @@ class VaultReader:
         self._login: Login | None = None
         self._login_at = 0.0
         self._generation = 0  # bumped per login: concurrent 403s log in once
+        self._granted = 0.0  # TTL granted at login: a renewal granting less met the max TTL
+        self._final = False  # the token's end can no longer move (see token_state)
         self._edition_checked = not config.namespace
         verify: bool | str = config.ca_cert or True
         auth = config.auth
@@ -96,7 +98,7 @@ class VaultReader:
         cert = (auth.client_cert, auth.client_key) if auth.method == "cert" else None
         self._client = hvac.Client(url=config.address, namespace=config.namespace or None,
                                    verify=verify, timeout=config.timeout, cert=cert)
-        self.aws = AwsEngine(self.call)
+        self.aws = AwsEngine(self.call, self.token_state, self.relogin)
 
     def __repr__(self) -> str:
         return f"VaultReader(address={self._config.address!r})"
@@ -110,6 +112,24 @@ class VaultReader:
         if self._login.ttl == 0:
             return float("inf")
         return max(0.0, self._login.ttl - (self._clock() - self._login_at))
+
+    def token_state(self) -> TokenState:
+        """Generation, end and finality of the current token (leases die with it),
+        renewed first if due: a cycle with no other request still keeps it alive."""
+        self.ensure_token()
+        ttl = self.token_ttl()
+        end = None if ttl is None or ttl == float("inf") else time.time() + ttl
+        final = self._final or (self._login is not None and not self._login.renewable)
+        return TokenState(self._generation, end, final)
+
+    def relogin(self) -> bool:
+        """A fresh token now (leases issued next outlive the current one); False if this
+        auth method cannot log in again (a static token)."""
+        with self._lock:
+            if self._login is not None and not self._login.can_relogin:
+                return False
+            self._policy.call("login", self._do_login)
+            return True
 
     def _do_login(self) -> None:
         what = f"login ({self._config.auth.method} at auth/{self._config.auth.mount_point})"
@@ -127,6 +147,7 @@ class VaultReader:
             raise translate(exc, what) from None
         self._login, self._login_at = login, self._clock()
         self._generation += 1
+        self._granted, self._final = login.ttl, False
         self._client.token = login.token
         log.info("vault_login", method=self._config.auth.method, ttl=login.ttl,
                  renewable=login.renewable)
@@ -151,6 +172,8 @@ class VaultReader:
                     self._login = Login(self._login.token, new.ttl, new.renewable,
                                                    self._login.can_relogin)
                     self._login_at = self._clock()
+                    # Granted less than at login: the max TTL is reached, the end is final.
+                    self._final = self._final or new.ttl < self._granted - 1
                     log.info("vault_token_renewed", ttl=new.ttl)
                     if new.ttl > ttl / 3:
                         return

@@ -4,7 +4,8 @@ lease revoked once the new key is in the target, at most two leases at any
 moment and one at rest - counted in Vault every few hundred milliseconds.
 KServe's own storage initializer downloads with the key Vault made in moto
 (IAM enforced); after the re-issue the old key is refused and the new one
-works. SIGKILL and a restart: the new process finds its lease, 0 orphaned."""
+works. SIGKILL and a restart: the new process finds its lease, 0 orphaned.
+And leases re-issued before the Vault token that issued them ends."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ import json
 import signal
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import hvac
 import pytest
 from kubernetes import client as k8s
 
-from devenv import vaultserver
+from devenv import servers, vaultserver
 from syncer.leasestore import store_name
 from tests import seeds
 from tests.awsmoto import VaultMoto
@@ -29,8 +31,11 @@ from tests.vaultsetup import (
     BOTH_SERVERS,
     aws_iam_user_role,
     enable_aws_engine,
+    enable_jwt_auth,
     leases,
+    projected_token,
     shipped_iam_policy,
+    shipped_policy,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, BOTH_SERVERS]
@@ -127,3 +132,46 @@ def test_daemon_keeps_one_lease_through_reissue_and_sigkill(
     assert set(live) <= store(core, namespace, instance) and 1 <= len(live) <= 2
     users = [u for u in moto.users() if u.startswith("vault-") and u != moto.user]
     assert len(users) == len(live)
+
+
+def test_keys_outlive_the_tokens_that_issued_them(
+        bao: hvac.Client, vault_server: vaultserver.DevVault, moto: VaultMoto,
+        daemons: Callable[..., Daemon], write_config: WriteConfig, namespace: str,
+        core: k8s.CoreV1Api, devenv: servers.Env, tmp_path: Path) -> None:
+    """Vault revokes a token's leases when the token ends. The syncer logs in with jwt
+    (tokens of 4 s, renewable to 10 s) and holds 1 h leases: before each token ends it
+    logs in again and re-issues, so the key in the Secret always works, and no lease
+    is found gone. With the shipped policy, as the syncer's only rights."""
+    mount = f"aws-{namespace[-6:]}"
+    enable_aws_engine(bao, vault_server, mount, moto, lease="1h", max_lease="2h")
+    aws_iam_user_role(bao, mount, "model-reader", policy=shipped_iam_policy())
+    bao.sys.create_or_update_policy(f"kvs-{mount}", shipped_policy(mount))
+    core.create_namespaced_service_account(
+        namespace, k8s.V1ServiceAccount(metadata=k8s.V1ObjectMeta(name="syncer")))
+    enable_jwt_auth(bao, devenv, f"jwt-{namespace[-6:]}", discovery=False, audience="vault",
+                    namespace=namespace, service_account="syncer", policies=[f"kvs-{mount}"],
+                    token_ttl="4s", token_max_ttl="10s")
+    token_file = tmp_path / "token"
+    token_file.write_text(projected_token(core, namespace, "syncer", "vault"))
+    config = write_config([{
+        "name": "models", "type": "s3",
+        "vault": {"engine": "aws", "mount": mount, "role": "model-reader", "overlap": "3s",
+                  "revokeAfter": "1s"},
+        "s3": {"endpoint": moto.url, "region": "us-east-1"},
+        "targets": [{"namespaces": [namespace], "secret": "s3-models"}]}],
+        vault={"auth": {"method": "jwt", "mount": f"jwt-{namespace[-6:]}", "role": "syncer",
+                        "jwtPath": str(token_file)}}, sync={"interval": "1s"})
+    daemon = daemons(config, "--state-namespace", namespace)
+    wait_for(lambda: access_key(core, namespace), 60, "the first key")
+    logins = "kserve_vault_sync_vault_requests_total"
+    wait_for(lambda: (metric(daemon.scrape(), logins, 'operation="login",status="ok"') or 0)
+             >= 3, 90, "three logins (two token lifetimes)")
+    log = daemon.output()
+    # Each new token brought a planned succession (the old lease retiring), never a
+    # lease found gone with its token.
+    assert log.count('"retiring": 1, "event": "lease_issued"') >= 2, log[-3000:]
+    assert '"event": "lease_gone"' not in log
+    data = secret_data(core, namespace, "s3-models")
+    seeds.register("aws-token-bound-key", data["AWS_SECRET_ACCESS_KEY"])
+    assert moto.can_read((data["AWS_ACCESS_KEY_ID"], data["AWS_SECRET_ACCESS_KEY"]))
+    assert len(leases(bao, f"{mount}/creds/model-reader")) <= 2

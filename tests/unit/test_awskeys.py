@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from syncer import awskeys, render
+from syncer import awskeys, awsread, render
 from syncer.errors import KubeConflict, KubeError, VaultError, VaultLeaseGone
 from syncer.leasestore import LeaseStore
 from syncer.loader import parse
@@ -19,6 +19,7 @@ from syncer.outcome import DesiredState, ObjectResult, Summary
 from syncer.secretvalue import SecretValue
 from syncer.settings import Config
 from syncer.vault.aws import Issued, LeaseInfo
+from syncer.vault.login import TokenState
 from tests.unit.test_settings import cfg
 from tests.unit.test_vaultconfig import aws
 
@@ -40,9 +41,32 @@ class FakeEngine:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.live: dict[str, tuple[float, float]] = {}  # id -> (issued, expires)
+        self.by_token: dict[str, int] = {}  # lease id -> the login that issued it
         self.calls: list[str] = []
         self.fail_issue = False
         self.count = 0
+        # The reader's token: a root token by default (never ends).
+        self.login, self.token_ttl, self.token_max = 1, 0.0, 0.0
+        self.login_at = clock.now
+        self.logins = {1: clock.now}  # login -> when
+
+    def token(self) -> TokenState:
+        if not self.token_ttl:
+            return TokenState(self.login, None, False)
+        end = min(self.login_at + self.token_max, self.clock.now + self.token_ttl)
+        return TokenState(self.login, end, end == self.login_at + self.token_max)
+
+    def relogin(self) -> bool:
+        self.calls.append("login")
+        self.login, self.login_at = self.login + 1, self.clock.now
+        self.logins[self.login] = self.clock.now
+        return True
+
+    def end_tokens(self) -> None:
+        """Tokens past their max TTL end, and Vault revokes every lease each issued."""
+        for lease_id, login in self.by_token.items():
+            if self.token_max and self.logins[login] + self.token_max <= self.clock.now:
+                self.live.pop(lease_id, None)
 
     def _alive(self, lease_id: str) -> tuple[float, float]:
         issued, expires = self.live.get(lease_id, (0.0, 0.0))
@@ -58,6 +82,7 @@ class FakeEngine:
         self.count += 1
         lease_id = f"{mount}/creds/{role}/{self.count}"
         self.live[lease_id] = (self.clock(), self.clock() + TTL)
+        self.by_token[lease_id] = self.login
         return Issued(lease_id=lease_id, ttl=TTL, renewable=True,
                       access_key=SecretValue(f"AKIA{self.count}"),
                       secret_key=SecretValue(f"secret-{self.count}"))
@@ -116,7 +141,7 @@ def keeper(engine: FakeEngine, api: FakeStateAPI, clock: Clock, **kw: Any) -> aw
 def read(keys: awskeys.AwsKeys, conf: Config) -> tuple[str, str]:
     cred = conf.credentials[0]
     mount, path, kind, _ = render.source_key(conf, cred)
-    data = keys.reader(conf, Unused()).read(mount, path, kind)
+    data = awsread.reader(keys, conf, Unused()).read(mount, path, kind)
     return data.data["access_key"].reveal(), data.data["secret_key"].reveal()
 
 
@@ -256,3 +281,49 @@ def test_key_age_and_lease_counts_for_metrics(world: tuple[FakeEngine, FakeState
     clock.now += 25
     ages, counts = keys.snapshot()
     assert ages == {"team-a-s3": 25} and counts == {"team-a-s3": (1, 0)}
+
+
+def test_leases_are_reissued_under_a_fresh_token_before_theirs_ends(
+        world: tuple[FakeEngine, FakeStateAPI, Clock]) -> None:
+    """Vault revokes a token's leases when the token ends. A token renewable to 120 s:
+    before it ends, the key is re-issued under a new login, and the old lease (which
+    dies with its token anyway) is revoked once the new key is everywhere."""
+    engine, _, clock = world
+    engine.token_ttl, engine.token_max = 30.0, 120.0
+    conf, keys = config(), keeper(*world)
+    read(keys, conf)
+    for _ in range(40):
+        clock.now += 10
+        engine.end_tokens()
+        assert f"aws/creds/reader/{engine.count}" in engine.live  # the synced key still works
+        read(keys, conf)
+        keys.settle(cycle(), [])
+    assert engine.calls.count("login") >= 3  # one per token lifetime, before it ended
+    assert sorted(engine.by_token.values()) == list(range(1, engine.login + 1))
+
+
+def test_a_restart_caps_stored_leases_at_their_tokens_end(
+        world: tuple[FakeEngine, FakeStateAPI, Clock]) -> None:
+    """After a restart nobody renews the old token: its stored end is final."""
+    engine, _, clock = world
+    engine.token_ttl, engine.token_max = 60.0, 3600.0
+    conf = config()
+    first = read(keeper(*world), conf)
+    engine.relogin()  # the new process logs in: a new token
+    restarted = keeper(*world)
+    assert read(restarted, conf) == first  # reused while its token lives
+    clock.now += 15  # the old token ends at +60: 45 s left, more than overlap + a cycle
+    assert read(restarted, conf) == first
+    clock.now += 15  # 30 s left: re-issue now, before the old token takes the lease along
+    assert read(restarted, conf) != first and engine.count == 2
+
+
+def test_an_entry_moved_to_another_role_retires_the_old_lease(
+        world: tuple[FakeEngine, FakeStateAPI, Clock]) -> None:
+    engine, _, clock = world
+    keys = keeper(*world)
+    first = read(keys, config())
+    assert read(keys, config(role="other")) != first
+    clock.now += 10
+    keys.settle(cycle(), [])
+    assert list(engine.live) == ["aws/creds/other/2"]
