@@ -32,7 +32,7 @@ import structlog
 
 from syncer import leases, settings
 from syncer.errors import KubeConflict, KubeError, VaultError, VaultLeaseGone
-from syncer.leasestore import LeaseStore
+from syncer.leasestore import LeaseBook, LeaseStore
 from syncer.model import Ref, VaultData
 from syncer.outcome import Summary
 from syncer.vault.aws import Issued, LeaseInfo
@@ -60,15 +60,13 @@ class AwsKeys:
     def __init__(self, engine: LeasePort, store: LeaseStore | None, *, dry_run: bool = False,
                  clock: Callable[[], float] = time.time) -> None:
         self.engine = engine  # replaced when the Vault settings change
-        self._store = store
+        self._book = LeaseBook(store)
         self._dry_run = dry_run
         self._clock = clock
         self._work = threading.Lock()  # one credential's lease work at a time
-        self._view = threading.Lock()  # guards what metrics read
-        self._records: dict[str, leases.Record] | None = None  # None: load before use
-        self._checked: set[str] = set()  # stored leases looked up in Vault since the load
+        self._view = threading.Lock()  # guards the static keys, which metrics read
         self._served: set[str] = set()  # dynamic credentials given a key this cycle
-        self._revoke_after: dict[str, float] = {}  # credential -> its vault.revokeAfter
+        self._revoke_after: dict[str, float] = {}  # credential served -> its revokeAfter
         self._static: dict[str, tuple[str, float]] = {}  # credential -> (key digest, first seen)
 
     def begin_cycle(self) -> None:
@@ -78,7 +76,7 @@ class AwsKeys:
     def forget(self) -> None:
         """Drop what was loaded (leadership lost): the next use reads the store again."""
         with self._work:
-            self._forget()
+            self._book.forget()
 
     # -- dynamic credentials --------------------------------------------------------
 
@@ -87,13 +85,15 @@ class AwsKeys:
         assert cred.vault.role is not None and cred.vault.mount is not None
         where = f"{cred.vault.mount}/{cred.vault.path}"
         with self._work:
-            records = self._load(where)
-            record = leases.without_ended(records.get(cred.name, leases.Record()),
-                                          self._clock())
-            if cred.name not in self._checked:
+            try:
+                self._book.load()
+            except KubeError as exc:
+                raise VaultError(f"{where}: lease store unreadable ({exc})") from None
+            record = leases.without_ended(self._book.get(cred.name), self._clock())
+            if cred.name not in self._book.checked:
                 record = self._recheck(record)
-                self._checked.add(cred.name)
-                self._put(cred.name, record)
+                self._book.checked.add(cred.name)
+                self._book.put(cred.name, record)
             record = self._follow_token(cred.name, record)
             record = self._advance(cred, record, horizon, where)
             lease = record.current
@@ -104,21 +104,6 @@ class AwsKeys:
             return VaultData(mount=cred.vault.mount, path=cred.vault.path, version=None,
                              data={"access_key": lease.access_key,
                                    "secret_key": lease.secret_key})
-
-    def _load(self, where: str) -> dict[str, leases.Record]:
-        if self._records is None:
-            try:
-                loaded = self._store.load() if self._store is not None else {}
-            except KubeError as exc:
-                raise VaultError(f"{where}: lease store unreadable ({exc})") from None
-            with self._view:
-                self._records = loaded
-        return self._records
-
-    def _put(self, name: str, record: leases.Record) -> None:
-        with self._view:
-            assert self._records is not None
-            self._records[name] = record
 
     def _recheck(self, record: leases.Record) -> leases.Record:
         """After a load: which stored leases Vault still holds, and until when."""
@@ -153,12 +138,9 @@ class AwsKeys:
             return record
         record = leases.Record(current=replace(lease, token_end=state.end),
                                retiring=record.retiring)
-        self._put(name, record)
+        self._book.put(name, record)
         if not self._dry_run:
-            try:
-                self._save()
-            except KubeError as exc:  # kept in memory; written with the next change
-                log.warning("lease_store_write_failed", error=str(exc))
+            self._book.save_quietly()
         return record
 
     def _bound(self, record: leases.Record) -> float | None:
@@ -205,7 +187,7 @@ class AwsKeys:
             return record, ("reissue" if left <= overlap else "keep")
         lease = leases.renewed(lease, ttl=ttl, renewable=renewable, now=self._clock())
         record = leases.Record(current=lease, retiring=record.retiring)
-        self._put(cred.name, record)
+        self._book.put(cred.name, record)
         log.info("lease_renewed", credential=cred.name, lease=tail(lease.lease_id), ttl=ttl,
                  final=lease.capped)
         step = leases.next_step(lease, self._clock(), horizon=horizon, overlap=overlap,
@@ -227,24 +209,20 @@ class AwsKeys:
                               renewable=got.renewable, now=now, token_end=token.end,
                               token_gen=token.generation)
         new = leases.succeed(record, lease, retire=retire, now=now)
-        self._put(cred.name, new)
+        self._book.put(cred.name, new)
         try:
-            self._save()
+            self._book.save()
         except KubeError as exc:
             # Nobody would find this lease after a restart: give it back at once.
-            self._put(cred.name, record)
+            self._book.put(cred.name, record)
             if isinstance(exc, KubeConflict):
-                self._forget()
+                self._book.forget()
             self._revoke_quietly(cred.name, got.lease_id)
             raise VaultError(f"{cred.vault.mount}/{cred.vault.path}: new lease revoked, the "
                              f"lease store could not record it ({exc})") from None
         log.info("lease_issued", credential=cred.name, lease=tail(lease.lease_id),
                  ttl=got.ttl, renewable=got.renewable, retiring=len(new.retiring))
         return new
-
-    def _forget(self) -> None:
-        with self._view:
-            self._records, self._checked = None, set()
 
     def _revoke_quietly(self, credential: str, lease_id: str) -> bool:
         try:
@@ -256,10 +234,6 @@ class AwsKeys:
         log.info("lease_revoked", credential=credential, lease=tail(lease_id))
         return True
 
-    def _save(self) -> None:
-        if self._store is not None and self._records is not None:
-            self._store.save(dict(self._records))
-
     # -- after the cycle ----------------------------------------------------------
 
     def settle(self, summary: Summary, pending: Iterable[Ref]) -> None:
@@ -270,12 +244,12 @@ class AwsKeys:
         waiting = set(pending)
         failed = {e.credential for e in summary.errors}
         with self._work:
-            if self._records is None:
+            if not self._book.loaded:
                 return
             changed, now = False, self._clock()
             for name in sorted(self._served - failed):
-                record = self._records.get(name)
-                if record is None or not record.retiring:
+                record = self._book.get(name)
+                if not record.retiring:
                     continue
                 if not _everywhere(name, summary, waiting):
                     continue
@@ -283,15 +257,10 @@ class AwsKeys:
                 kept = tuple(r for r in record.retiring
                              if not (leases.may_revoke(r, now, revoke_after=after)
                                      and self._revoke_quietly(name, r.lease_id)))
-                self._put(name, leases.Record(current=record.current, retiring=kept))
+                self._book.put(name, leases.Record(current=record.current, retiring=kept))
                 changed = changed or kept != record.retiring
             if changed:
-                try:
-                    self._save()
-                except KubeError as exc:  # revoked already: a restart finds them gone
-                    log.warning("lease_store_write_failed", error=str(exc))
-                    if isinstance(exc, KubeConflict):
-                        self._forget()
+                self._book.save_quietly()  # revoked already: a restart finds them gone
 
     # -- static roles and what metrics show ------------------------------------------
 
@@ -308,7 +277,9 @@ class AwsKeys:
         with self._view:
             ages = {name: now - seen for name, (_, seen) in self._static.items()}
             counts: dict[str, tuple[int, int]] = {}
-            for name, record in (self._records or {}).items():
+            for name, record in self._book.items():
+                if name not in self._revoke_after:
+                    continue  # in the store, but not an entry this process serves
                 if record.current is not None:
                     ages[name] = now - record.current.issued_at
                 counts[name] = (int(record.current is not None), len(record.retiring))

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 import structlog
 
 from syncer import leases
+from syncer.errors import KubeConflict, KubeError
 from syncer.model import DEFAULT_INSTANCE, GROUP
 from syncer.secretvalue import SecretValue
 
@@ -78,3 +80,56 @@ class LeaseStore:
                          for name, record in sorted(records.items()) if not record.empty}}
         written = self._api.put_state_secret(self.namespace, body)
         self._version = str((written.get("metadata") or {}).get("resourceVersion") or "")
+
+
+class LeaseBook:
+    """The records in memory: read from the store on first use, written back whole,
+    dropped (to be read again) when another writer got there first."""
+
+    def __init__(self, store: LeaseStore | None) -> None:
+        self._store = store
+        self._lock = threading.Lock()  # metrics read while a cycle writes
+        self._records: dict[str, leases.Record] | None = None
+        self.checked: set[str] = set()  # credentials whose leases were looked up since
+
+    @property
+    def loaded(self) -> bool:
+        return self._records is not None
+
+    def load(self) -> None:
+        """Read the store if not yet read; KubeError if it cannot be."""
+        if self._records is None:
+            loaded = self._store.load() if self._store is not None else {}
+            with self._lock:
+                self._records = loaded
+
+    def get(self, name: str) -> leases.Record:
+        with self._lock:
+            return (self._records or {}).get(name, leases.Record())
+
+    def put(self, name: str, record: leases.Record) -> None:
+        with self._lock:
+            assert self._records is not None, "load() first"
+            self._records[name] = record
+
+    def items(self) -> list[tuple[str, leases.Record]]:
+        with self._lock:
+            return sorted((self._records or {}).items())
+
+    def save(self) -> None:
+        """Write every record; KubeConflict if the store changed since read."""
+        if self._store is not None and self._records is not None:
+            self._store.save(dict(self.items()))
+
+    def save_quietly(self) -> None:
+        """Save, or log why not (what is in memory is written with the next change)."""
+        try:
+            self.save()
+        except KubeError as exc:
+            log.warning("lease_store_write_failed", error=str(exc))
+            if isinstance(exc, KubeConflict):
+                self.forget()  # someone else wrote: read it again next time
+
+    def forget(self) -> None:
+        with self._lock:
+            self._records, self.checked = None, set()

@@ -249,7 +249,7 @@ def test_two_writers_the_second_gives_its_lease_back(
     engine, _, _ = world
     conf = config()
     daemon, once = keeper(*world), keeper(*world)
-    once._load("x")  # both read the (empty) store
+    once._book.load()  # both read the (empty) store
     read(daemon, conf)
     with pytest.raises(VaultError, match="could not record it"):
         read(once, conf)  # its create meets the daemon's Secret: 409
