@@ -43,7 +43,7 @@ def render(args: argparse.Namespace, r: dict[str, Any]) -> str:
     found = "; ".join(f"{k}: {r['found'][k]} `lease_found`, {r['issued_events'][k]} "
                       f"`lease_issued`, {r['revoked'][k]} `lease_revoked`"
                       for k in sorted(r["found"]))
-    final = ", ".join(f"{k}: {n} live, {r['orphans'][k]} orphaned"
+    final = "; ".join(f"{k}: {n} live, {r['orphans'][k]} orphaned"
                       for k, n in sorted(r["final_leases"].items()))
     logins = "\n".join(
         f"| {x.server} | {x.method} | {x.seconds:.0f} s | {x.logins:.0f} "
@@ -79,8 +79,8 @@ rotation time to schedule a read by, so a rotation lands at the next cycle
 Per server a daemon holds two dynamic credentials (`a`, `b`, {args.namespaces // 2}
 namespaces and {args.namespaces - args.namespaces // 2}): leases of 9 s renewable to
 24 s, `overlap: 2s`, `revokeAfter: 1s`, interval 1 s, so a new key about every
-20 s. The daemon was SIGKILLed and restarted {r['kills']} times. Vault's live leases per credential
-(`sys/leases/lookup`) were sampled every 0.25 s.
+20 s. The daemon was SIGKILLed and restarted {r['kills']} times. Vault's live leases per
+credential (`sys/leases/lookup`) were sampled every 0.25 s.
 
 {LEASE_HEAD}
 {chr(10).join(leases)}
@@ -88,11 +88,16 @@ namespaces and {args.namespaces - args.namespaces // 2}): leases of 9 s renewabl
 One lease per credential at rest; two only between a re-issue and the
 revocation of the old lease (`revokeAfter` plus the next cycle), never three.
 Samples start at each credential's first lease. After the run (the daemons
-stopped with SIGTERM, which keeps the leases for the next start): {final},
-compared with the lease store; {r['iam_users']} IAM users left in moto (one per
-live lease). Across the {r['kills']} restarts the daemons logged, per server,
-{found}: a restart finds its leases in the store and reuses them, so SIGKILL
-costs no key.
+stopped with SIGTERM, which keeps the leases for the next start), compared with
+the lease store:
+{final};
+{r['iam_users']} IAM users left in moto (one per live lease). Across the
+{r['kills']} restarts the daemons logged, per server:
+{found};
+a restart finds its leases in the store and reuses them, so SIGKILL costs no
+key. The daemons here use the root token, which never ends; the succession
+before a login token's end (Vault revokes a token's leases with it) is tested
+in tests/integration/test_aws_daemon.py.
 
 ## Logins per hour per auth method
 

@@ -1,7 +1,7 @@
 """The daemon holding a dynamic AWS key for its whole life, on both servers, with
 short TTLs (9 s, max 24 s): renewed, re-issued before the max TTL, the old
-lease revoked once the new key is in the target, at most two leases at any
-moment and one at rest - counted in Vault every few hundred milliseconds.
+lease revoked once the new key is in the target and its consumer restarted,
+at most two leases at any moment and one at rest - counted in Vault every few hundred milliseconds.
 KServe's own storage initializer downloads with the key Vault made in moto
 (IAM enforced); after the re-issue the old key is refused and the new one
 works. SIGKILL and a restart: the new process finds its lease, 0 orphaned.
@@ -27,6 +27,7 @@ from tests.awsmoto import VaultMoto
 from tests.e2e.consumer import download, kserve_env_from_s3_secret
 from tests.helpers import WriteConfig, secret_data
 from tests.integration.daemon_helpers import Daemon, metric, wait_for
+from tests.integration.test_rollout import deployment, restarted
 from tests.vaultsetup import (
     BOTH_SERVERS,
     aws_iam_user_role,
@@ -85,8 +86,11 @@ def test_daemon_keeps_one_lease_through_reissue_and_sigkill(
                   "revokeAfter": "1s"},
         "s3": {"endpoint": moto.url, "region": "us-east-1", "verifySsl": False},
         "targets": [{"namespaces": [namespace], "secret": "s3-models",
-                     "serviceAccount": "s3-sa"}]}], sync={"interval": "1s"})
+                     "serviceAccount": "s3-sa", "rollout": True}]}], sync={"interval": "1s"})
     instance = json.loads(config.read_text())["sync"]["instance"]
+    apps = k8s.AppsV1Api(core.api_client)
+    apps.create_namespaced_deployment(namespace, deployment(
+        "predictor", {"serviceAccountName": "s3-sa"}))
     daemon = daemons(config, "--state-namespace", namespace)
     first = wait_for(lambda: access_key(core, namespace), 60, "the first key")
     before = consumer_env(core, namespace)
@@ -109,6 +113,10 @@ def test_daemon_keeps_one_lease_through_reissue_and_sigkill(
     assert access_key(core, namespace) != first, f"no re-issue within 120 s: {counts}"
     assert max(counts) <= 2 and counts[-1] == 1 and len(seen) == 2, counts
     assert "lease_renewed" in log and '"final": true' in log and "lease_revoked" in log
+    # rollout: true - the consumer was restarted with the new key before the old one
+    # was revoked (KServe reads the key at pod start).
+    assert restarted(apps, namespace, "predictor")
+    assert log.index('"event": "rollout"') < log.index('"event": "lease_revoked"')
     after = consumer_env(core, namespace)
     refused = download(before, moto.uri)  # a pod that started with the old key
     assert not refused.ok and "403" in refused.output
@@ -123,10 +131,10 @@ def test_daemon_keeps_one_lease_through_reissue_and_sigkill(
     # SIGKILL: no shutdown code runs. The next process finds the lease in its store.
     [held] = leases(bao, prefix)
     daemon.stop(signal.SIGKILL)
-    restarted = daemons(config, "--state-namespace", namespace)
-    wait_for(lambda: (metric(restarted.scrape(), "kserve_vault_sync_sync_runs_total",
+    second = daemons(config, "--state-namespace", namespace)
+    wait_for(lambda: (metric(second.scrape(), "kserve_vault_sync_sync_runs_total",
                              'result="success"') or 0) >= 3, 60, "three cycles after restart")
-    assert f'"lease": "...{held[-8:]}", "ttl"' in restarted.output()  # lease_found
+    assert f'"lease": "...{held[-8:]}", "ttl"' in second.output()  # lease_found
     # 0 orphaned: every lease Vault holds is in the store, one IAM user per lease.
     live = leases(bao, prefix)
     assert set(live) <= store(core, namespace, instance) and 1 <= len(live) <= 2
