@@ -191,7 +191,7 @@ def _render(config: settings.Config, args: argparse.Namespace, out: TextIO) -> i
 
 
 def _once(config: settings.Config, args: argparse.Namespace, out: TextIO) -> int:
-    from syncer import events, reconcile, report
+    from syncer import awsread, events, reconcile, report
     from syncer.memory import NamespaceMemory
 
     vault, kube = _clients(config, args, dry_run=args.dry_run)
@@ -203,8 +203,14 @@ def _once(config: settings.Config, args: argparse.Namespace, out: TextIO) -> int
     memory = (NamespaceMemory(kube, namespace=args.state_namespace,
                               instance=config.sync.instance)
               if config.sync.namespace_scoped and not args.dry_run else None)
-    summary = reconcile.run(config, vault, kube, dry_run=args.dry_run, only=args.only,
-                            memory=memory, prune_confirmed=args.prune_confirm)
+    # Keys of Vault's AWS engine: leases issued, renewed and revoked across runs.
+    keys = awsread.build(vault, kube, namespace=args.state_namespace,
+                         instance=config.sync.instance, dry_run=args.dry_run)
+    state = reconcile.CycleState(config.sync.rollouts_per_minute)
+    summary = reconcile.run(config, awsread.reader(keys, config, vault), kube,
+                            dry_run=args.dry_run, only=args.only, memory=memory,
+                            prune_confirmed=args.prune_confirm, state=state)
+    keys.settle(summary, state.rollouts.pending)
     if not args.dry_run:
         events.Recorder(kube, instance=f"once@{socket.gethostname()}").emit(
             events.from_summary(summary))

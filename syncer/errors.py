@@ -9,6 +9,8 @@ from servers are scrubbed of known secret values and cut to 256 chars.
 
 from __future__ import annotations
 
+import json
+
 from syncer.scrub import scrub
 
 MAX_BODY = 256
@@ -58,6 +60,10 @@ class VaultNotFound(VaultError):
     """The path (or the pinned version) does not exist."""
 
 
+class VaultLeaseGone(VaultError):
+    """A lease Vault no longer knows: it expired or was revoked."""
+
+
 class KubeError(SyncError):
     """A Kubernetes API call failed. ``status`` is None when the server was unreachable."""
 
@@ -102,3 +108,20 @@ def kube_error(message: str, *, status: int | None, reason: str = "",
     """The KubeError subclass for ``status``."""
     cls = _BY_STATUS.get(status or 0, KubeError)
     return cls(message, status=status, reason=reason, retry_after=retry_after)
+
+
+def kube_error_from_response(status: int, raw: bytes, retry_after: str | None,
+                             what: str) -> KubeError:
+    """The typed error for an API server response: its Status reason and message, scrubbed."""
+    reason, message = "", ""
+    try:
+        payload = json.loads(raw)
+        reason, message = payload.get("reason", ""), payload.get("message", "")
+    except ValueError:
+        message = raw.decode(errors="replace")
+    try:
+        wait = float(retry_after) if retry_after else None
+    except ValueError:
+        wait = None
+    return kube_error(f"{what}: HTTP {status} {reason} ({short(message)})", status=status,
+                      reason=reason, retry_after=wait)

@@ -1,4 +1,5 @@
-"""Field types of the mapping config: Kubernetes names, Vault paths, durations.
+"""Field types of the mapping config: Kubernetes names, Vault paths, durations,
+and the base every config model shares.
 
 Pure validators that pydantic runs on each field, so a bad value is reported
 at its own path (``credentials[0].targets[1].namespaces[0]: ...``).
@@ -16,6 +17,9 @@ from pydantic.alias_generators import to_camel
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+# Vault's own rule for role names (framework.GenericNameRegex).
+VAULT_NAME = re.compile(r"^\w(([\w.@-]+)?\w)?$")
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -81,6 +85,7 @@ Fraction = Annotated[float, BeforeValidator(parse_fraction), WithJsonSchema({
 NamespaceName = Annotated[str, check(DNS1123_LABEL, "namespace name (RFC 1123 label)", 63)]
 ObjectName = Annotated[str, check(DNS1123_SUBDOMAIN, "Kubernetes object name", 253)]
 SecretKeyName = Annotated[str, check(SECRET_KEY, "Secret data key ([-._a-zA-Z0-9]+)", 253)]
+VaultName = Annotated[str, check(VAULT_NAME, "Vault role name", 128)]
 
 
 

@@ -1,9 +1,9 @@
 """The Kubernetes adapter: label-selected paginated lists, and the few writes.
 
 The official client supplies configuration (kubeconfig, in-cluster token
-refresh), TLS and the connection pool; requests go through its REST layer as
-plain JSON, so a list of ten thousand Secrets is decoded once into the small
-Observed* records the diff needs and never into full API models.
+refresh) and TLS; requests go through :mod:`syncer.transport` as plain JSON, so
+a list of ten thousand Secrets is decoded once into the small Observed* records
+the diff needs and never into full API models.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 import structlog
 
 from syncer import observed, retry, transport
-from syncer.errors import KubeError, KubeNotFound, kube_error, short
+from syncer.errors import KubeError, KubeNotFound, kube_error, kube_error_from_response, short
 from syncer.model import (
     DEFAULT_INSTANCE,
     SELECTOR,
@@ -84,7 +84,8 @@ class Kube:
                                      body=encode(body) if body is not None else None)
             raw = resp.data
             if resp.status >= 400:
-                raise _error(resp.status, raw, resp.headers.get("Retry-After"), what or path)
+                raise kube_error_from_response(resp.status, raw, resp.headers.get("Retry-After"),
+                                               what or path)
             result: dict[str, Any] = json.loads(raw) if raw else {}
             return result
         return self._policy.call(what or f"{method} {path}", once)
@@ -141,7 +142,7 @@ class Kube:
         stream = self._api.request("GET", f"{path}?{urlencode(query)}", headers=headers,
                                    stream=True, timeout=(10, timeout + 30))
         if stream.status >= 400:
-            raise _error(stream.status, stream.read(), None, f"watch {plural}")
+            raise kube_error_from_response(stream.status, stream.read(), None, f"watch {plural}")
         try:
             for line in stream:
                 if not line.strip():
@@ -204,6 +205,20 @@ class Kube:
             self._request("POST", CONFIG_MAPS.format(ns=namespace), body=body,
                           what=f"create ConfigMap {namespace}/{name}")
 
+
+    def get_state_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The syncer's own Secret (syncer.leasestore), with its data; None if absent."""
+        return self._get("Secret", namespace, name)
+
+    def put_state_secret(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Replace it as of ``metadata.resourceVersion`` (409 if it changed since), or
+        create it when no version is given (409 if it appeared meanwhile)."""
+        name = body["metadata"]["name"]
+        if body["metadata"].get("resourceVersion"):
+            return self._request("PUT", _path("secrets", namespace, name), body=body,
+                                 what=f"update Secret {namespace}/{name}")
+        return self._request("POST", _path("secrets", namespace), body=body,
+                             what=f"create Secret {namespace}/{name}")
 
     def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -291,18 +306,3 @@ class Kube:
 def _path(plural: str, namespace: str, name: str | None = None) -> str:
     base = f"/api/v1/namespaces/{quote(namespace, safe='')}/{plural}"
     return base + (f"/{quote(name, safe='')}" if name else "")
-
-
-def _error(status: int, raw: bytes, retry_after: str | None, what: str) -> KubeError:
-    reason, message = "", ""
-    try:
-        payload = json.loads(raw)
-        reason, message = payload.get("reason", ""), payload.get("message", "")
-    except ValueError:
-        message = raw.decode(errors="replace")
-    try:
-        wait = float(retry_after) if retry_after else None
-    except ValueError:
-        wait = None
-    return kube_error(f"{what}: HTTP {status} {reason} ({short(message)})", status=status,
-                      reason=reason, retry_after=wait)

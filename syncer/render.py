@@ -28,6 +28,10 @@ from syncer.secretvalue import SecretValue
 MAX_SECRET_BYTES = 1024 * 1024  # Kubernetes' limit on a Secret's data
 
 SourceKey = tuple[str, str, int, int | None]  # (mount, path, kv version, pinned version)
+# The third slot says how the path is read: 1 or 2, a KV engine of that version;
+# PLAIN, one GET of another engine's path (an AWS static role's key); LEASED, a key
+# issued under a lease, which syncer.awskeys issues, renews and revokes.
+PLAIN, LEASED = 0, -1
 
 
 @dataclass
@@ -40,6 +44,10 @@ class Rendered:
 
 
 def source_key(config: settings.Config, cred: settings.Credential) -> SourceKey:
+    if cred.vault.engine == "aws":
+        assert cred.vault.mount is not None  # filled in by VaultSource for the aws engine
+        return (cred.vault.mount, cred.vault.path, LEASED if cred.vault.dynamic else PLAIN,
+                None)
     return (cred.vault.mount or config.vault.kv.mount, cred.vault.path,
             cred.vault.kv_version or config.vault.kv.version, cred.vault.version)
 

@@ -29,7 +29,8 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from syncer import events, health, reconcile, repair, settings
+from syncer import awsread, events, health, reconcile, repair, settings
+from syncer.awsmetrics import AwsKeyCollector
 from syncer.cache import WatchCache
 from syncer.errors import ConfigError, SyncError
 from syncer.kube import USER_AGENT, Kube, load_api_client
@@ -80,6 +81,10 @@ class Daemon:
         self.vault = self._vault(config)
         self.events = events.Recorder(self.kube, instance=self.identity,
                                       dropped=self.metrics.events_dropped.inc)
+        # Keys of Vault's AWS engine: leases kept across cycles and restarts.
+        self.keys = awsread.build(self.vault, self.kube, namespace=state_namespace,
+                                  instance=config.sync.instance)
+        self.metrics.registry.register(AwsKeyCollector(self.keys))
         self.memory = NamespaceMemory(self.kube, namespace=state_namespace,
                                       instance=config.sync.instance)
         self.stop_event = threading.Event()  # set by SIGTERM: no new writes
@@ -137,6 +142,7 @@ class Daemon:
             # write it back, and the new leader owns rollouts and conflicts now.
             self.last = None
             self.state = reconcile.CycleState(self._config().sync.rollouts_per_minute)
+            self.keys.forget()  # the new leader may re-issue: read the lease store again
             self.repairer.drain()
         elif self.scheduler.running:
             self._run_now()  # a new leader reconciles at once, not at the next tick
@@ -167,8 +173,10 @@ class Daemon:
             self.last = None
         started = time.monotonic()
         try:
-            summary = reconcile.run(config, self.vault, self.kube, only=only, fence=self.fence,
+            vault = awsread.reader(self.keys, config, self.vault)
+            summary = reconcile.run(config, vault, self.kube, only=only, fence=self.fence,
                                     state=self.state, memory=self.memory, cache=self.cache)
+            self.keys.settle(summary, self.state.rollouts.pending)
         except SyncError as exc:
             self.metrics.observe_error(time.monotonic() - started)
             log.error("cycle_failed", error=str(exc))
@@ -217,6 +225,7 @@ class Daemon:
     def _apply_new_config(self, old: settings.Config, new: settings.Config) -> None:
         if new.vault != old.vault:
             self.vault = self._vault(new)
+            self.keys.engine = self.vault.aws
         if (new.sync.interval, new.sync.jitter) != (old.sync.interval, old.sync.jitter):
             self.health.interval = new.sync.interval
             self.scheduler.reschedule_job(JOB_ID, trigger=self._trigger(new))

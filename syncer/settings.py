@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from syncer import options, overlap
 from syncer.fields import (
@@ -22,9 +22,16 @@ from syncer.fields import (
     NamespaceName,
     ObjectName,
     SecretKeyName,
-    VaultPath,
     check,
 )
+
+# The Vault side of the config lives in vaultconfig.py, the targets in targets.py;
+# their names stay importable here.
+from syncer.targets import NamespaceSelector, StorageConfigTarget, Target
+from syncer.vaultconfig import AuthSettings, KVSettings, VaultSettings, VaultSource
+
+__all__ = ["AuthSettings", "Config", "Credential", "KVSettings", "NamespaceSelector",
+           "StorageConfigTarget", "Target", "VaultSettings", "VaultSource"]
 
 # Logical Vault keys each credential type needs (``vault.keys``), and the
 # KServe Secret data key each one becomes. Verified against KServe v0.17.0:
@@ -50,77 +57,6 @@ REQUIRED_KEYS: dict[str, frozenset[str]] = {
     "hf": frozenset({"token"}),
     "gcs": frozenset({"credentials"}),
 }
-
-
-
-class KVSettings(Model):
-    """Where the KV secrets engine is mounted and which version it speaks."""
-
-    mount: VaultPath = "secret"
-    """Mount path of the KV secrets engine; an entry may override it."""
-    version: Literal[1, 2] = 2
-    """KV engine version: 2 (versioned, the default) or 1."""
-
-
-class AuthSettings(Model):
-    """How the syncer logs in to Vault. One login is reused across cycles."""
-
-    method: Literal["token", "approle", "kubernetes"] = "token"
-    mount: VaultPath | None = None  # default: the method's name
-    # kubernetes: the Vault role and the projected ServiceAccount token to present.
-    role: str | None = None
-    jwt_path: str = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-    # approle: the role ID, and the secret ID in a file (or VAULT_APPROLE_SECRET_ID).
-    role_id: str | None = None
-    secret_id_file: str | None = None
-    secret_id: SecretStr | None = None
-    # token: VAULT_TOKEN, or a file holding it. A token in the config file works but is discouraged.
-    token_file: str | None = None
-    token: SecretStr | None = None
-
-    @property
-    def mount_point(self) -> str:
-        return self.mount or self.method
-
-    @model_validator(mode="after")
-    def _method_fields(self) -> AuthSettings:
-        if self.method == "kubernetes" and not self.role:
-            raise ValueError("role: required for the kubernetes auth method")
-        if self.method == "approle":
-            if not self.role_id:
-                raise ValueError("roleId: required for the approle auth method")
-            if not (self.secret_id_file or self.secret_id):
-                raise ValueError("secretIdFile: required for approle "
-                                 "(or set VAULT_APPROLE_SECRET_ID)")
-        if self.method == "token" and not (self.token or self.token_file):
-            raise ValueError("token: set VAULT_TOKEN or auth.tokenFile for the token method")
-        return self
-
-
-class VaultSettings(Model):
-    """Where Vault (or OpenBao) is and how to reach it. ``VAULT_ADDR``,
-    ``VAULT_NAMESPACE``, ``VAULT_CACERT`` and ``VAULT_TOKEN`` override the file."""
-
-    address: str
-    """URL of the Vault server, e.g. ``https://vault.vault:8200``."""
-    namespace: str = ""
-    """Vault Enterprise / OpenBao namespace to read from; empty for the root."""
-    ca_cert: str | None = None
-    """PEM file of the CA that signed Vault's certificate; default: the system CAs."""
-    auth: AuthSettings
-    """How to log in (required, unless ``VAULT_TOKEN`` is set)."""
-    kv: KVSettings = Field(default_factory=KVSettings)
-    """The KV secrets engine the credentials live in."""
-    timeout: Duration = 10.0
-    """Timeout of one request to Vault, e.g. ``10s``."""
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{value!r} must be an http(s) URL")
-        return value
-
 
 MIN_INTERVAL = 1.0  # every cycle reads Vault and lists the cluster
 
@@ -190,14 +126,6 @@ class KServeSettings(Model):
     """Namespace of KServe's ``inferenceservice-config``."""
 
 
-class VaultSource(Model):
-    path: VaultPath
-    keys: dict[str, str]
-    mount: VaultPath | None = None  # default: vault.kv.mount
-    kv_version: Literal[1, 2] | None = None  # default: vault.kv.version
-    version: int | None = Field(default=None, ge=1)  # pin a KV v2 version; default latest
-
-
 class S3Options(Model):
     """The ``serving.kserve.io/s3-*`` annotations (pkg/credentials/s3/s3_secret.go)."""
 
@@ -241,56 +169,6 @@ class S3Options(Model):
         return data
 
 
-class StorageConfigTarget(Model):
-    """An entry in KServe's centralized storage-spec Secret (``storage-config``)."""
-
-    key: SecretKeyName
-    """The entry's key: an InferenceService selects it with ``storage.key``."""
-    bucket: str | None = None
-    """Bucket written into the entry (``storage.path`` is then relative to it)."""
-    default: bool = False
-    """Also write the entry under ``default`` and ``default_s3`` (used when an
-    InferenceService names no key)."""
-    secret_name: ObjectName | None = None
-    """The storage-spec Secret to write; default ``kserve.storageSpecSecretName``."""
-
-
-class NamespaceSelector(Model):
-    match_labels: dict[str, str] = Field(min_length=1)
-    """Every (non-terminating) namespace carrying all these labels."""
-
-
-class Target(Model):
-    namespaces: list[NamespaceName] = Field(default_factory=list)
-    """Namespaces to write to (exactly one of this or ``namespaceSelector``)."""
-    namespace_selector: NamespaceSelector | None = None
-    """Write to every namespace these labels select."""
-    secret: ObjectName | None = None
-    """A per-backend Secret KServe reads through a ServiceAccount (or by name)."""
-    service_account: ObjectName | None = None
-    """A ServiceAccount whose ``secrets`` list gets ``secret`` (for type oci: its
-    ``imagePullSecrets``), created if missing; other entries are kept."""
-    storage_config: StorageConfigTarget | None = None
-    """An entry in KServe's storage-spec Secret (s3 only)."""
-    adopt: bool = False
-    """Take over an object (or a storage-config key) that we did not create."""
-    rollout: bool = False
-    """After a rotation changes this target's Secret, restart the Deployments and
-    InferenceServices that use it (KServe reads credentials only at pod start)."""
-
-    @model_validator(mode="after")
-    def _shape(self) -> Target:
-        if bool(self.namespaces) == bool(self.namespace_selector):
-            raise ValueError("set exactly one of namespaces or namespaceSelector")
-        if len(set(self.namespaces)) != len(self.namespaces):
-            raise ValueError("namespaces: listed twice")
-        if not self.secret and not self.storage_config:
-            raise ValueError("set secret, storageConfig, or both")
-        if self.service_account and not self.secret:
-            raise ValueError("serviceAccount: needs secret (the Secret to list in it)")
-        return self
-
-
 class Credential(Model):
     """One credential in Vault, and every place in the cluster it goes."""
 
@@ -314,6 +192,8 @@ class Credential(Model):
 
     @model_validator(mode="after")
     def _keys_for_type(self) -> Credential:
+        if self.vault.engine == "aws" and self.type != "s3":
+            raise ValueError("vault.engine: aws gives S3 access keys: only for type s3")
         given = set(self.vault.keys)
         problems = options.problems(self)  # https, hdfs, oci
         if problems:
@@ -384,6 +264,17 @@ def cross_entry_errors(entries: list[tuple[int, Credential]], kserve: KServeSett
             errors.append(f"credentials[{i}].name: {cred.name!r} already used by "
                           f"credentials[{seen[cred.name]}]")
         seen.setdefault(cred.name, i)
+    # One lease per credential: two entries on one dynamic role would each hold a key
+    # of the same role; one entry with several targets is the way to share it.
+    leased: dict[tuple[str | None, str], int] = {}
+    for i, cred in entries:
+        if cred.vault.dynamic:
+            where = (cred.vault.mount, cred.vault.path)
+            if where in leased:
+                errors.append(f"credentials[{i}].vault.role: {cred.vault.mount}/"
+                              f"{cred.vault.path} already used by credentials[{leased[where]}]"
+                              "; give that entry more targets instead")
+            leased.setdefault(where, i)
     return errors + overlap.collisions(entries, kserve)
 
 

@@ -35,9 +35,9 @@ def secret_data(core: k8s.CoreV1Api, namespace: str, name: str) -> dict[str, str
 def sa_token(core: k8s.CoreV1Api, namespace: str, name: str) -> str:
     """A token for a ServiceAccount, issued by the API server (TokenRequest)."""
     request = k8s.AuthenticationV1TokenRequest(spec=k8s.V1TokenRequestSpec(audiences=[]))
-    token: str = core.create_namespaced_service_account_token(name, namespace, request
-                                                              ).status.token
-    return token
+    status = core.create_namespaced_service_account_token(name, namespace, request).status
+    assert status is not None and status.token, "TokenRequest returned no token"
+    return str(status.token)
 
 
 def sa_kubeconfig(core: k8s.CoreV1Api, devenv: servers.Env, namespace: str, name: str,
@@ -59,9 +59,12 @@ def enable_kubernetes_auth(bao: hvac.Client, devenv: servers.Env, mount: str, *,
     bao.write(f"auth/{mount}/config", kubernetes_host=devenv.apiserver_url,
               kubernetes_ca_cert=Path(devenv.ca_cert).read_text(),
               token_reviewer_jwt=devenv.admin_token, disable_local_ca_jwt=True)
-    bao.write(f"auth/{mount}/role/syncer", bound_service_account_names=[service_account],
-              bound_service_account_namespaces=[namespace], token_policies=policies,
-              token_ttl="10m")
+    # The role as config/vault/kubernetes-role.json (docs/vault-setup.md) defines it.
+    role = json.loads((ROOT / "config" / "vault" / "kubernetes-role.json").read_text())
+    role.update(bound_service_account_names=[service_account],
+                bound_service_account_namespaces=[namespace], token_policies=policies,
+                token_ttl="10m")
+    bao.write(f"auth/{mount}/role/syncer", **role)
 
 
 class AuditLog:

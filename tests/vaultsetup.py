@@ -1,8 +1,11 @@
 """Vault-side setup the tests share, on OpenBao and HashiCorp Vault alike:
 auth methods (jwt, cert) and the AWS secrets engine against moto.
 
-Every difference between the two servers that a setup step meets is handled
-here, next to a comment naming it (README "HashiCorp Vault and OpenBao").
+Roles and policies come from the files a user copies (config/vault/, the
+commands in docs/vault-setup.md), with only the names a test must make its
+own replaced. Every difference between the two servers that a setup step
+meets is handled here, next to a comment naming it (README "HashiCorp Vault
+and OpenBao").
 """
 
 from __future__ import annotations
@@ -20,6 +23,30 @@ from tests.awsmoto import READ_MODEL, VaultMoto
 
 # Parametrize a test (or a module's pytestmark) over both servers.
 BOTH_SERVERS = pytest.mark.parametrize("vault_kind", vaultserver.KINDS, indirect=True)
+SHIPPED = Path(__file__).resolve().parents[1] / "config" / "vault"
+
+
+def shipped(name: str, **overrides: Any) -> dict[str, Any]:
+    """A role definition from config/vault/ (what `vault write PATH @FILE` sends)."""
+    role: dict[str, Any] = json.loads((SHIPPED / name).read_text())
+    role.update(overrides)
+    return role
+
+
+def shipped_policy(mount: str) -> str:
+    """config/vault/aws-policy.hcl for an engine mounted at ``mount`` instead of aws/."""
+    return (SHIPPED / "aws-policy.hcl").read_text().replace('"aws/', f'"{mount}/') \
+        .replace("/leases/renew/aws/", f"/leases/renew/{mount}/") \
+        .replace("/leases/revoke/aws/", f"/leases/revoke/{mount}/")
+
+
+def leases(client: hvac.Client, prefix: str) -> list[str]:
+    """The lease IDs Vault holds under ``prefix`` (``MOUNT/creds/ROLE``), as root sees them."""
+    try:
+        found = client.adapter.request("LIST", f"/v1/sys/leases/lookup/{prefix}/")
+    except hvac.exceptions.InvalidPath:  # both servers: 404 when there is none
+        return []
+    return sorted(f"{prefix}/{key}" for key in found["data"]["keys"])
 
 
 def subject(namespace: str, service_account: str) -> str:
@@ -32,9 +59,10 @@ def projected_token(core: k8s.CoreV1Api, namespace: str, service_account: str,
     (the same TokenRequest call)."""
     request = k8s.AuthenticationV1TokenRequest(spec=k8s.V1TokenRequestSpec(
         audiences=[audience], expiration_seconds=seconds))
-    token: str = core.create_namespaced_service_account_token(
-        service_account, namespace, request).status.token
-    return token
+    status = core.create_namespaced_service_account_token(
+        service_account, namespace, request).status
+    assert status is not None and status.token, "TokenRequest returned no token"
+    return str(status.token)
 
 
 # -- jwt -----------------------------------------------------------------------
@@ -46,7 +74,7 @@ def allow_anonymous_issuer_discovery(kube_api: k8s.ApiClient) -> None:
     as a cluster must for a Vault that discovers the issuer's keys itself."""
     rbac = k8s.RbacAuthorizationV1Api(kube_api)
     try:
-        rbac.create_cluster_role_binding({
+        rbac.create_cluster_role_binding({  # type: ignore[arg-type]
             "metadata": {"name": "kvs-anonymous-issuer-discovery"},
             "subjects": [{"kind": "Group", "name": "system:unauthenticated",
                           "apiGroup": "rbac.authorization.k8s.io"}],
@@ -59,7 +87,7 @@ def allow_anonymous_issuer_discovery(kube_api: k8s.ApiClient) -> None:
 
 def enable_jwt_auth(client: hvac.Client, env: servers.Env, mount: str, *, discovery: bool,
                     audience: str, namespace: str, service_account: str,
-                    policies: list[str]) -> None:
+                    policies: list[str], **token: str) -> None:
     """A ``jwt`` mount that accepts this API server's ServiceAccount tokens for one
     audience and one ServiceAccount. ``discovery=False`` gives Vault the signing
     public key (for a Vault that cannot reach the API server); ``True`` lets Vault
@@ -73,10 +101,10 @@ def enable_jwt_auth(client: hvac.Client, env: servers.Env, mount: str, *, discov
         config = {"jwt_validation_pubkeys": [sa_pub.read_text()],
                   "bound_issuer": env.apiserver_url}
     client.write(f"auth/{mount}/config", **config)
-    client.write(f"auth/{mount}/role/syncer", role_type="jwt", user_claim="sub",
-                 bound_audiences=[audience],
-                 bound_subject=subject(namespace, service_account),
-                 token_policies=policies, token_ttl="10m")
+    client.write(f"auth/{mount}/role/syncer", **shipped(
+        "jwt-role.json", bound_audiences=[audience],
+        bound_subject=subject(namespace, service_account), token_policies=policies,
+        **{"token_ttl": "10m", **token}))
 
 
 def jwt_login(addr: str, mount: str, token: str) -> dict[str, Any]:
@@ -88,12 +116,17 @@ def jwt_login(addr: str, mount: str, token: str) -> dict[str, Any]:
 # -- cert ----------------------------------------------------------------------
 
 
+CERT_NAME = "kserve-vault-sync"  # the common name config/vault/cert-role.json allows
+
+
 def enable_cert_auth(client: hvac.Client, mount: str, *, ca_cert: Path,
-                     policies: list[str]) -> None:
-    """A ``cert`` mount trusting client certificates signed by ``ca_cert``."""
+                     policies: list[str], **token: str) -> None:
+    """A ``cert`` mount trusting client certificates signed by ``ca_cert`` (common
+    name CERT_NAME), as config/vault/cert-role.json says."""
     client.sys.enable_auth_method("cert", path=mount)
-    client.write(f"auth/{mount}/certs/syncer", certificate=ca_cert.read_text(),
-                 token_policies=policies, token_ttl="10m")
+    client.write(f"auth/{mount}/certs/syncer", **shipped(
+        "cert-role.json", certificate=ca_cert.read_text(), token_policies=policies,
+        **{"token_ttl": "10m", **token}))
 
 
 def cert_login(server: vaultserver.DevVault, mount: str, cert: Path, key: Path
@@ -124,10 +157,21 @@ def enable_aws_engine(client: hvac.Client, server: vaultserver.DevVault, mount: 
                  max_retries=0)
 
 
-def aws_iam_user_role(client: hvac.Client, mount: str, role: str) -> None:
+def aws_iam_user_role(client: hvac.Client, mount: str, role: str, *,
+                      policy: Any = READ_MODEL) -> None:
     """Dynamic ``iam_user`` credentials: plain access keys (KServe cannot use STS)."""
     client.write(f"{mount}/roles/{role}", credential_type="iam_user",
-                 policy_document=json.dumps(READ_MODEL))
+                 policy_document=json.dumps(policy))
+
+
+def shipped_iam_policy() -> Any:
+    """config/vault/aws-model-reader-iam.json: read the models bucket (what KServe's
+    storage initializer needs: ListBucket, GetObject). moto names the permission for
+    HeadBucket after the call (s3:HeadBucket) where AWS checks s3:ListBucket, so it is
+    added here for moto only."""
+    policy: dict[str, Any] = json.loads((SHIPPED / "aws-model-reader-iam.json").read_text())
+    policy["Statement"][0]["Action"].append("s3:HeadBucket")
+    return policy
 
 
 def aws_static_role(client: hvac.Client, mount: str, role: str, *, username: str,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from syncer import settings
-from syncer.vault import auth_approle, auth_kubernetes, auth_token
+from syncer.vault import auth_approle, auth_cert, auth_jwt, auth_kubernetes, auth_token
 from syncer.vault.login import Login
 
 LoginFn = Callable[[Any, settings.AuthSettings], Login]
@@ -19,6 +19,8 @@ METHODS: dict[str, LoginFn] = {
     "token": auth_token.login,
     "approle": auth_approle.login,
     "kubernetes": auth_kubernetes.login,
+    "jwt": auth_jwt.login,
+    "cert": auth_cert.login,
 }
 
 

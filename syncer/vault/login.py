@@ -22,10 +22,29 @@ class Login:
         return f"Login(ttl={self.ttl}, renewable={self.renewable})"
 
 
+@dataclass(frozen=True)
+class TokenState:
+    """The reader's current token, as far as leases issued with it care: Vault
+    revokes every lease a token made when the token ends (expiry or revocation)."""
+
+    generation: int  # bumped per login
+    end: float | None  # unix time it ends unless renewed; None: it never expires
+    final: bool  # it will not be renewed past ``end`` (its max TTL is reached)
+
+
 def read_file(path: str, what: str) -> str:
     """A credential file (token, secret ID, JWT), re-read at every login: they rotate on disk."""
     try:
         return Path(path).read_text().strip()
+    except OSError as exc:
+        raise FileNotFoundError(f"{what}: cannot read {path}: {exc.strerror}") from None
+
+
+def check_readable(path: str, what: str) -> None:
+    """Fail clearly on a missing credential file that a library reads itself later."""
+    try:
+        with Path(path).open("rb"):
+            pass
     except OSError as exc:
         raise FileNotFoundError(f"{what}: cannot read {path}: {exc.strerror}") from None
 

@@ -1,8 +1,11 @@
-"""Read KV secrets from Vault / OpenBao with one login reused across cycles.
+"""Read secrets from Vault / OpenBao with one login reused across cycles.
 
 The token is renewed when two thirds of its TTL have passed and a fresh
-login happens only when renewal is impossible or Vault answers 403. Values
-are wrapped in SecretValue before they leave this module.
+login happens only when renewal is impossible or Vault answers 403. A login
+Vault refuses (400: wrong audience, certificate, role) is an auth failure, not
+retried. Values are wrapped in SecretValue before they leave this module.
+Before the first login a ``vault.namespace`` is checked against the server's
+edition (:mod:`syncer.vault.edition`).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import hvac
 import hvac.exceptions as hvac_exc
@@ -23,9 +26,12 @@ from syncer.errors import VaultAuthError, VaultError, VaultNotFound, short
 from syncer.model import VaultData
 from syncer.secretvalue import SecretValue
 from syncer.vault import auth as vault_auth
-from syncer.vault.login import Login, from_auth_response
+from syncer.vault import edition
+from syncer.vault.aws import AwsEngine
+from syncer.vault.login import Login, TokenState, from_auth_response
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 # Observer called after every Vault request: (operation, status) -> None. Metrics hook in here.
 Observer = Callable[[str, str], None]
@@ -49,8 +55,7 @@ def translate(exc: BaseException, what: str) -> VaultError:
     if isinstance(exc, requests.exceptions.RequestException):
         return VaultError(f"{what}: Vault unreachable ({type(exc).__name__})", transient=True)
     status = _status(exc)
-    errors = getattr(exc, "errors", None) or []
-    detail = short("; ".join(str(e) for e in errors)) if errors else type(exc).__name__
+    detail = _detail(exc)
     if status == 404:
         return VaultNotFound(f"{what}: not found", status=404)
     if status in (401, 403):
@@ -62,8 +67,15 @@ def translate(exc: BaseException, what: str) -> VaultError:
                       transient=transient)
 
 
+def _detail(exc: BaseException) -> str:
+    """Vault's own error texts (they name the problem, never a value), scrubbed."""
+    errors = getattr(exc, "errors", None) or []
+    return short("; ".join(str(e) for e in errors)) if errors else type(exc).__name__
+
+
 class VaultReader:
-    """The Vault adapter: login lifecycle and KV reads."""
+    """The Vault adapter: login lifecycle, KV and other engines' reads, and the
+    AWS engine's leases (``aws``)."""
 
     def __init__(self, config: settings.VaultSettings, *,
                  policy: retry.RetryPolicy = retry.DEFAULT,
@@ -77,11 +89,20 @@ class VaultReader:
         self._login: Login | None = None
         self._login_at = 0.0
         self._generation = 0  # bumped per login: concurrent 403s log in once
+        self._granted = 0.0  # TTL granted at login: a renewal granting less met the max TTL
+        self._final = False  # the token's end can no longer move (see token_state)
+        self._edition_checked = not config.namespace
         verify: bool | str = (config.ca_cert or os.environ.get("REQUESTS_CA_BUNDLE")
                               or os.environ.get("CURL_CA_BUNDLE") or True)
+        auth = config.auth
+        # cert auth: every connection presents the client certificate (file paths,
+        # read by the TLS layer per connection; see auth_cert).
+        cert = ((auth.client_cert, auth.client_key)
+                if auth.method == "cert" and auth.client_cert and auth.client_key else None)
         self._client = hvac.Client(url=config.address, namespace=config.namespace or None,
-                                   verify=verify, timeout=config.timeout,
-                                   session=_session(config.address, verify))
+                                   verify=verify, timeout=config.timeout, cert=cert,
+                                   session=_session(config.address, verify, cert))
+        self.aws = AwsEngine(self.call, self.token_state, self.relogin)
 
     def __repr__(self) -> str:
         return f"VaultReader(address={self._config.address!r})"
@@ -96,6 +117,24 @@ class VaultReader:
             return float("inf")
         return max(0.0, self._login.ttl - (self._clock() - self._login_at))
 
+    def token_state(self) -> TokenState:
+        """Generation, end and finality of the current token (leases die with it),
+        renewed first if due: a cycle with no other request still keeps it alive."""
+        self.ensure_token()
+        ttl = self.token_ttl()
+        end = None if ttl is None or ttl == float("inf") else time.time() + ttl
+        final = self._final or (self._login is not None and not self._login.renewable)
+        return TokenState(self._generation, end, final)
+
+    def relogin(self) -> bool:
+        """A fresh token now (leases issued next outlive the current one); False if this
+        auth method cannot log in again (a static token)."""
+        with self._lock:
+            if self._login is not None and not self._login.can_relogin:
+                return False
+            self._policy.call("login", self._do_login)
+            return True
+
     def _do_login(self) -> None:
         what = f"login ({self._config.auth.method} at auth/{self._config.auth.mount_point})"
         try:
@@ -106,9 +145,13 @@ class VaultReader:
             raise VaultAuthError(f"{what}: {exc}") from None
         except (hvac_exc.VaultError, requests.exceptions.RequestException) as exc:
             self._observe("login", "error")
+            if _status(exc) == 400:  # Vault refused what we presented: retrying cannot help
+                raise VaultAuthError(f"{what}: refused by Vault (HTTP 400: {_detail(exc)})",
+                                     status=400) from None
             raise translate(exc, what) from None
         self._login, self._login_at = login, self._clock()
         self._generation += 1
+        self._granted, self._final = login.ttl, False
         self._client.token = login.token
         log.info("vault_login", method=self._config.auth.method, ttl=login.ttl,
                  renewable=login.renewable)
@@ -116,6 +159,8 @@ class VaultReader:
     def ensure_token(self) -> None:
         """Log in once; renew past two thirds of the TTL; log in again if renewal fails."""
         with self._lock:
+            if not self._edition_checked:
+                self._policy.call("sys/health", self._check_edition)
             if self._login is None:
                 self._policy.call("login", self._do_login)
                 return
@@ -131,6 +176,8 @@ class VaultReader:
                     self._login = Login(self._login.token, new.ttl, new.renewable,
                                                    self._login.can_relogin)
                     self._login_at = self._clock()
+                    # Granted less than at login: the max TTL is reached, the end is final.
+                    self._final = self._final or new.ttl < self._granted - 1
                     log.info("vault_token_renewed", ttl=new.ttl)
                     if new.ttl > ttl / 3:
                         return
@@ -140,42 +187,68 @@ class VaultReader:
             if self._login.can_relogin:
                 self._policy.call("login", self._do_login)
 
-    # -- reads -----------------------------------------------------------
+    def _check_edition(self) -> None:
+        """Refuse vault.namespace on a server that would ignore it (edition.py)."""
+        try:
+            health = edition.read_health(self._client, self._config.timeout)
+        except requests.exceptions.RequestException as exc:
+            self._observe("health", "error")
+            raise translate(exc, "sys/health") from None
+        self._observe("health", "ok")
+        problem = edition.namespace_problem(health, self._config.namespace)
+        if problem:
+            raise VaultError(problem)
+        self._edition_checked = True
 
-    def read(self, mount: str, path: str, kv_version: int, version: int | None = None
-             ) -> VaultData:
-        """Read one KV secret (retrying transient errors; re-login once on 403)."""
-        what = f"read {mount}/{path}" + (f"@{version}" if version else "")
+    # -- requests --------------------------------------------------------
+
+    def call(self, what: str, operation: str, fn: Callable[[Any], T], *,
+             retry: bool = True) -> T:
+        """One request with our token: ``fn`` gets the hvac client. Transient errors are
+        retried unless ``retry`` is False (a request not safe to repeat); a 403 gets one
+        fresh login and one more try. Errors come back as VaultError, holding no value."""
         self.ensure_token()
         generation = self._generation
+
+        def once() -> T:
+            try:
+                result = fn(self._client)
+            except (hvac_exc.VaultError, requests.exceptions.RequestException) as exc:
+                error = translate(exc, what)
+                self._observe(operation, str(error.status or "error"))
+                raise error from None
+            self._observe(operation, "ok")
+            return result
+
+        def attempt() -> T:
+            return self._policy.call(what, once) if retry else once()
         try:
-            return self._policy.call(what, lambda: self._read_once(mount, path, kv_version,
-                                                                     version, what))
+            return attempt()
         except VaultAuthError:
             if not (self._login and self._login.can_relogin):
                 raise
             with self._lock:
-                if self._generation == generation:  # not already replaced by another read
-                    log.info("vault_relogin_after_403", path=f"{mount}/{path}")
+                if self._generation == generation:  # not already replaced by another request
+                    log.info("vault_relogin_after_403", what=what)
                     self._policy.call("login", self._do_login)
-            return self._policy.call(what, lambda: self._read_once(mount, path, kv_version,
-                                                                     version, what))
+            return attempt()
 
-    def _read_once(self, mount: str, path: str, kv_version: int, version: int | None,
-                   what: str) -> VaultData:
-        try:
+    def read(self, mount: str, path: str, kv_version: int, version: int | None = None
+             ) -> VaultData:
+        """Read one secret: KV v1 or v2, or (``kv_version`` 0) one plain GET of another
+        engine's path, such as an AWS static role's key."""
+        what = f"read {mount}/{path}" + (f"@{version}" if version else "")
+        if kv_version < 0:  # render.LEASED: a read there makes a key nobody would hold
+            raise VaultError(f"{what}: a leased key is issued only by a sync (once, run)")
+
+        def fetch(client: Any) -> Any:
             if kv_version == 2:
-                response = self._client.secrets.kv.v2.read_secret_version(
-                    path=path, version=version, mount_point=mount,
-                    raise_on_deleted_version=True)
-            else:
-                response = self._client.secrets.kv.v1.read_secret(path=path, mount_point=mount)
-            self._observe("read", "ok")
-        except (hvac_exc.VaultError, requests.exceptions.RequestException) as exc:
-            error = translate(exc, what)
-            self._observe("read", str(error.status or "error"))
-            raise error from None
-        return _to_vault_data(response, mount, path, kv_version, what)
+                return client.secrets.kv.v2.read_secret_version(
+                    path=path, version=version, mount_point=mount, raise_on_deleted_version=True)
+            if kv_version == 1:
+                return client.secrets.kv.v1.read_secret(path=path, mount_point=mount)
+            return client.adapter.get(f"/v1/{mount}/{path}")
+        return _to_vault_data(self.call(what, "read", fetch), mount, path, kv_version, what)
 
     def read_metadata(self, mount: str, path: str) -> tuple[int | None, str | None]:
         """Current KV v2 version and its creation time, reading no secret value."""
@@ -193,7 +266,8 @@ class VaultReader:
         return current, created
 
 
-def _session(address: str, verify: bool | str) -> requests.Session:
+def _session(address: str, verify: bool | str, cert: tuple[str, str] | None
+             ) -> requests.Session:
     """One HTTP session for every Vault request, its proxy settings read once.
 
     By default requests re-reads the environment for proxies on every request (a
@@ -201,7 +275,8 @@ def _session(address: str, verify: bool | str) -> requests.Session:
     paths). The proxy for Vault's address is taken from the environment here, once;
     the CA bundle variables are honoured where the client is built."""
     session = requests.Session()
-    session.verify = verify  # hvac sets it only on a session it makes itself
+    session.verify = verify  # hvac sets these only on a session it makes itself
+    session.cert = cert
     session.trust_env = False
     session.proxies = requests.utils.get_environ_proxies(address)
     adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=16)

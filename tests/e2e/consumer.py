@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from tests import processes
 
@@ -229,7 +229,7 @@ class MotoS3:
     def _log_tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
 
-    def __enter__(self) -> MotoS3:
+    def __enter__(self) -> Self:
         self._python = moto_python()
         started = time.monotonic()
         try:

@@ -1,27 +1,35 @@
 """The AWS secrets engine on both real servers (built into HashiCorp Vault; its
-external plugin on OpenBao) issuing real IAM keys in moto: what the syncer will
-read from ``aws/creds/ROLE`` and ``aws/static-creds/NAME``."""
+external plugin on OpenBao) issuing real IAM keys in moto: what the syncer
+reads from ``aws/creds/ROLE`` and ``aws/static-creds/NAME``, and a static
+role's rotation followed by the syncer into KServe's storage initializer."""
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import hvac
 import pytest
+from kubernetes import client as k8s
 
 from devenv import servers, vaultserver
 from tests import seeds
 from tests.awsmoto import VaultMoto
+from tests.e2e.consumer import download, kserve_env_from_s3_secret
+from tests.helpers import secret_data
+from tests.integration.daemon_helpers import Daemon, metric, wait_for
 from tests.vaultsetup import (
     BOTH_SERVERS,
     aws_iam_user_role,
     aws_static_role,
     enable_aws_engine,
+    shipped_iam_policy,
 )
 
 pytestmark = pytest.mark.integration
+AGE = "kserve_vault_sync_aws_key_age_seconds"
 
 
 @pytest.fixture
@@ -89,31 +97,67 @@ def test_static_role_owns_an_existing_users_key(
     assert role["username"] == "model-reader" and role["rotation_period"] == 3600
 
 
-def test_static_roles_rotate_on_both_servers(devenv: servers.Env, moto: VaultMoto,
-                                             tmp_path: Path) -> None:
+def test_static_roles_rotate_on_both_servers_and_the_syncer_follows(
+        devenv: servers.Env, moto: VaultMoto, tmp_path: Path, namespace: str,
+        core: k8s.CoreV1Api, daemons: Callable[..., Daemon]) -> None:
     """With the shortest rotation_period (1 minute), each server replaces the key by
-    itself; the previous key stays valid until the rotation after (IAM allows two).
-    Both servers rotate at once so the test waits one period, not two."""
-    started: dict[str, tuple[hvac.Client, str, str]] = {}
+    itself; a syncer daemon per server (staticRole) puts the new key in its Secret
+    within an interval, KServe's storage initializer downloads with it, and the key's
+    age restarts. The previous key stays valid until the rotation after (IAM allows
+    two). Both servers rotate at once so the test waits one period, not two."""
+    started: dict[str, tuple[hvac.Client, str, str, Daemon]] = {}
     for kind in vaultserver.KINDS:
         server = servers.add_vault(Path(devenv.dir), kind)
         client = hvac.Client(url=server.addr, token=server.token)
         mount, user = f"aws-rot-{tmp_path.name[-6:]}", f"rotated-{kind}"
         enable_aws_engine(client, server, mount, moto)
-        moto.create_user(user)
+        moto.create_user(user, shipped_iam_policy())
         aws_static_role(client, mount, "models", username=user, rotation_period="60s")
         key = _key(client.read(f"{mount}/static-creds/models")["data"], "aws-rot-1")
-        started[kind] = (client, mount, key[0])
+        config = tmp_path / f"{kind}.json"
+        config.write_text(json.dumps({
+            "vault": {"address": server.addr, "auth": {"method": "token",
+                                                       "token": server.token}},
+            "sync": {"interval": "2s", "instance": f"rot-{kind}"},
+            "credentials": [{"name": "models", "type": "s3",
+                             "vault": {"engine": "aws", "mount": mount, "staticRole": "models"},
+                             "s3": {"endpoint": moto.url, "region": "us-east-1"},
+                             "targets": [{"namespaces": [namespace],
+                                          "secret": f"s3-{kind}"}]}]}))
+        started[kind] = (client, mount, key[0], daemons(config))
+    for kind, (_, _, first, _) in started.items():
+        wait_for(lambda kind=kind, first=first: _synced(core, namespace, kind) == first, 60,
+                 f"{kind}: the first key synced")
     # Vault checks its rotation queue once a minute: allow two checks and some slack.
     deadline = time.monotonic() + 200
     rotated: dict[str, tuple[str, str]] = {}
+    ages: dict[str, float] = {}
     while len(rotated) < len(started) and time.monotonic() < deadline:
-        for kind, (client, mount, first) in started.items():
+        for kind, (client, mount, first, daemon) in started.items():
             data = client.read(f"{mount}/static-creds/models")["data"]
             if kind not in rotated and data["access_key"] != first:
                 rotated[kind] = _key(data, "aws-rot-2")
+            elif kind not in rotated:
+                ages[kind] = metric(daemon.scrape(), AGE, 'credential="models"') or 0
         time.sleep(2)
     assert sorted(rotated) == sorted(started), f"no rotation within 200 s: {sorted(rotated)}"
-    for kind, (_, _, first) in started.items():
-        assert moto.access_keys(f"rotated-{kind}") == sorted([first, rotated[kind][0]])
-        assert moto.can_read(rotated[kind])
+    for kind, (_, _, first, daemon) in started.items():
+        new = rotated[kind]
+        wait_for(lambda kind=kind, new=new: _synced(core, namespace, kind) == new[0], 30,
+                 f"{kind}: the rotated key synced")
+        assert moto.access_keys(f"rotated-{kind}") == sorted([first, new[0]])
+        secret = core.read_namespaced_secret(f"s3-{kind}", namespace)
+        env = kserve_env_from_s3_secret(secret_data(core, namespace, f"s3-{kind}"),
+                                        secret.metadata.annotations or {})
+        result = download(env, moto.uri)
+        assert result.ok, result.output
+        # The key's age restarted at the rotation (first seen by this daemon then).
+        age = metric(daemon.scrape(), AGE, 'credential="models"')
+        assert age is not None and age < ages[kind], (age, ages[kind])
+
+
+def _synced(core: k8s.CoreV1Api, namespace: str, kind: str) -> str | None:
+    try:
+        return secret_data(core, namespace, f"s3-{kind}")["AWS_ACCESS_KEY_ID"]
+    except k8s.ApiException:
+        return None

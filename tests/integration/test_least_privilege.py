@@ -23,12 +23,12 @@ BIN = Path(sys.executable).parent
 
 
 def allowed(kube_api: k8s.ApiClient, user: str, verb: str, resource: str,
-            namespace: str | None) -> bool:
+            namespace: str | None, *, name: str = "") -> bool:
     review = k8s.AuthorizationV1Api(kube_api).create_subject_access_review({
         "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
         "spec": {"user": user, "groups": ["system:serviceaccounts"],
                  "resourceAttributes": {"verb": verb, "resource": resource,
-                                        "namespace": namespace or ""}}})
+                                        "namespace": namespace or "", "name": name}}})
     return bool(review.status.allowed)
 
 

@@ -14,6 +14,7 @@ from devenv import pki, servers, vaultserver
 from tests import seeds
 from tests.vaultsetup import (
     BOTH_SERVERS,
+    CERT_NAME,
     allow_anonymous_issuer_discovery,
     cert_login,
     enable_cert_auth,
@@ -84,7 +85,7 @@ def test_cert_login_with_client_certificate(
     """A client certificate from the trusted CA logs in over TLS; one from another
     CA, or none, is refused."""
     pki.make_client_ca(tmp_path, "client-ca")
-    cert, key = pki.issue_client_cert(tmp_path, "client-ca", "syncer")
+    cert, key = pki.issue_client_cert(tmp_path, "client-ca", CERT_NAME)
     pki.make_client_ca(tmp_path, "other-ca")
     wrong_cert, wrong_key = pki.issue_client_cert(tmp_path, "other-ca", "intruder")
     value = seeds.fake("cert-read")
@@ -97,7 +98,7 @@ def test_cert_login_with_client_certificate(
     token = login["auth"]["client_token"]
     seeds.register("cert-vault-token", token)
     assert policy in login["auth"]["policies"]
-    assert login["auth"]["metadata"]["common_name"] == "syncer"
+    assert login["auth"]["metadata"]["common_name"] == CERT_NAME
     assert _reads(vault_server.addr, token, f"{vault_prefix}/s3") == {"k": value}
 
     # Both refuse with 400; the texts differ (README "HashiCorp Vault and OpenBao").

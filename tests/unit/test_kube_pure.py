@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from syncer import errors, kube, observed
+from syncer import errors, observed
 from syncer.model import ANN_HASH, MANAGED_BY_LABEL
 from syncer.scrub import digest
 from syncer.secretvalue import SecretValue, encode, redact
@@ -71,7 +71,7 @@ def test_error_response_becomes_a_typed_error(status: int, cls: type[errors.Kube
                                               transient: bool) -> None:
     value = SecretValue(seeds.fake("kube-error"))
     raw = json.dumps({"reason": "Why", "message": f"echo {value.reveal()}"}).encode()
-    exc = kube._error(status, raw, "2.5", "patch Secret a/s")
+    exc = errors.kube_error_from_response(status, raw, "2.5", "patch Secret a/s")
     assert type(exc) is cls and exc.status == status and exc.transient is transient
     assert exc.retry_after == 2.5 and exc.reason == "Why"
     assert str(exc).startswith(f"patch Secret a/s: HTTP {status} Why (")
@@ -79,5 +79,5 @@ def test_error_response_becomes_a_typed_error(status: int, cls: type[errors.Kube
 
 
 def test_error_body_that_is_not_json() -> None:
-    exc = kube._error(502, b"<html>bad gateway</html>", "soon", "list")
+    exc = errors.kube_error_from_response(502, b"<html>bad gateway</html>", "soon", "list")
     assert "bad gateway" in str(exc) and exc.retry_after is None and exc.transient
