@@ -1,0 +1,58 @@
+"""Markdown for ``bench/memory.py``: RSS per cycle, the baseline by import group, and
+the tracemalloc top lists. Tolerates missing parts (a run that failed midway)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.tables import fmt
+
+TOP = 20
+
+
+def _snapshots(traced: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for snap in traced.get("snapshots") or []:
+        out += [f"### tracemalloc {snap['label']} (VmRSS {snap['rss_kib'] / 1024:.1f} MiB with "
+                f"tracemalloc; traced {snap['traced_kib'] / 1024:.1f} MiB; tracemalloc's own "
+                f"{snap['tracemalloc_overhead_kib'] / 1024:.1f} MiB)", "",
+                "| file | KiB | blocks |", "|---|---|---|"]
+        out += [f"| `{f['where']}` | {f['kib']:,.0f} | {f['count']:,} |"
+                for f in snap["top_files"][:TOP]]
+        out += ["", "| line | KiB | blocks |", "|---|---|---|"]
+        out += [f"| `{f['where']}` | {f['kib']:,.0f} | {f['count']:,} |"
+                for f in snap["top_lines"][:TOP]]
+        types = ", ".join(f"{k} {v:,}" for k, v in snap["gc_objects_by_type"].items())
+        out += ["", f"Objects tracked by gc, by type: {types}.", ""]
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    plain = result.get("plain") or {}
+    rss = ", ".join(f"{v:.1f}" for v in plain.get("rss_mib_at_cycle") or [])
+    durations = ", ".join(f"{v:.2f}" for v in plain.get("cycle_seconds") or [])
+    out = [f"## Memory at N = {result['n']:,} targets ({2 * result['n']:,} objects, "
+           f"P = {result['paths']:,} paths)", "",
+           f"`{result.get('command', 'python -m bench.memory')}`: the daemon, "
+           f"{result['cycles']} cycles {result['interval']:g} s apart, the first an initial "
+           "sync into an empty cluster.", "",
+           "| daemon (plain `run`) | value |", "|---|---|",
+           f"| steady RSS (median after the third cycle) | "
+           f"{fmt(plain.get('steady_rss_mib'), 1)} MiB |",
+           f"| peak RSS | {fmt(plain.get('peak_rss_mib'), 1)} MiB |",
+           f"| RSS when each cycle ended, MiB | {rss or '-'} |",
+           f"| cycle durations, s | {durations or '-'} |", ""]
+    base = result.get("baseline") or []
+    if base:
+        out += ["Baseline: a fresh interpreter importing the modules the daemon had loaded "
+                "by its last cycle, group by group (no state held):", "",
+                "| after importing | modules | VmRSS MiB | added MiB |", "|---|---|---|---|"]
+        out += [f"| {b['step']} | {b['modules']:,} | {b['rss_mib']:.1f} | "
+                f"{b['added_mib']:+.1f} |" for b in base]
+        steady = plain.get("steady_rss_mib")
+        if steady:
+            out += ["", f"State and heap beyond the baseline: {steady - base[-1]['rss_mib']:.1f} "
+                    f"MiB of the {steady:.1f} MiB steady RSS."]
+        out.append("")
+    out += _snapshots(result.get("traced") or {})
+    return "\n".join(out)
