@@ -40,15 +40,22 @@ from bench.context import BIN, Context, Options, log
 from bench.run import context
 from devenv import servers
 
-# Import groups of the baseline, in order; a module goes to the first group whose
-# prefix it has. What is left after them is "everything else".
+# Import groups of the baseline, in order, after the standard library; a module goes
+# to the group of its top-level package. rich and pygments are in the dev venv only
+# (import-linter needs them) and structlog imports them when they are there.
 GROUPS = (("kubernetes client", ("kubernetes", "urllib3", "yaml", "google", "oauthlib",
-                                 "requests_oauthlib", "websocket", "dateutil", "six")),
+                                 "requests_oauthlib", "websocket", "dateutil", "six",
+                                 "durationpy")),
           ("hvac + requests", ("hvac", "requests", "charset_normalizer", "idna", "certifi")),
-          ("pydantic", ("pydantic", "pydantic_core", "annotated_types", "typing_inspection")),
-          ("structlog, prometheus_client, apscheduler", ("structlog", "prometheus_client",
-                                                         "apscheduler", "tzlocal", "pytz")),
+          ("pydantic", ("pydantic", "pydantic_core", "annotated_types", "typing_inspection",
+                        "typing_extensions")),
+          ("rich + pygments (dev venv only)", ("rich", "pygments")),
+          ("structlog, prometheus_client, apscheduler, tenacity",
+           ("structlog", "prometheus_client", "apscheduler", "tzlocal", "tzdata", "tenacity")),
+          ("other third-party", ()),
           ("syncer", ("syncer",)))
+SKIP = ("_", "bench", "tracemalloc", "cython_runtime")
+
 
 BASELINE = """
 import importlib, json, sys
@@ -71,17 +78,15 @@ print(json.dumps(out))
 
 
 def _group(modules: list[str]) -> list[tuple[str, list[str]]]:
-    groups: dict[str, list[str]] = {name: [] for name, _ in GROUPS}
-    rest = []
+    groups: dict[str, list[str]] = {"standard library": [], **{name: [] for name, _ in GROUPS}}
     for module in modules:
         top = module.split(".", 1)[0]
-        name = next((n for n, prefixes in GROUPS if top in prefixes), None)
-        if name:
-            groups[name].append(module)
-        elif not (module in sys.builtin_module_names or module.startswith(("_", "bench"))
-                  or module == "tracemalloc"):
-            rest.append(module)
-    return [("stdlib and the rest", rest), *groups.items()]
+        if module.startswith(SKIP) or module in sys.builtin_module_names:
+            continue
+        name = ("standard library" if top in sys.stdlib_module_names else
+                next((n for n, prefixes in GROUPS if top in prefixes), "other third-party"))
+        groups[name].append(module)
+    return list(groups.items())
 
 
 def baseline(modules: list[str]) -> list[dict[str, Any]]:

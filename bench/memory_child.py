@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import sys
 import threading
 import tracemalloc
@@ -33,31 +34,53 @@ def rss_kib() -> int:
 
 
 def _where(filename: str) -> str:
-    """A path without this machine's prefix: site-packages/..., stdlib/..., syncer/..."""
-    for marker in ("site-packages/", "/lib/python3."):
-        if marker in filename:
-            return filename.split(marker, 1)[1]
-    i = filename.rfind("/syncer/")
+    """A path without this machine's prefix: package/..., stdlib module, syncer/..."""
+    if "site-packages/" in filename:
+        return filename.split("site-packages/", 1)[1]
+    stdlib = re.split(r"/lib/python3\.\d+/", filename, maxsplit=1)
+    if len(stdlib) == 2:
+        return stdlib[1]
+    i = max(filename.rfind("/syncer/"), filename.rfind("/bench/"))
     return filename[i + 1:] if i >= 0 else filename
 
 
-def snapshot(label: str) -> dict[str, Any]:
+def _stats(stats: list[tracemalloc.Statistic] | list[tracemalloc.StatisticDiff], n: int,
+           lineno: bool) -> list[dict[str, Any]]:
+    out = []
+    for s in stats[:n]:
+        frame = s.traceback[0]
+        where = _where(frame.filename) + (f":{frame.lineno}" if lineno else "")
+        row: dict[str, Any] = {"where": where, "kib": s.size / 1024, "count": s.count}
+        if isinstance(s, tracemalloc.StatisticDiff):
+            row.update(kib_diff=s.size_diff / 1024, count_diff=s.count_diff)
+        out.append(row)
+    return out
+
+
+def snapshot(label: str, base: tracemalloc.Snapshot | None) -> tuple[dict[str, Any],
+                                                                       tracemalloc.Snapshot]:
+    """Top sites now, and (with ``base``) what grew since the daemon started cycling:
+    the state a cycle leaves behind, apart from what importing the modules cost."""
     gc.collect()
+    types = Counter(type(o).__name__ for o in gc.get_objects())  # before the statistics
     snap = tracemalloc.take_snapshot().filter_traces(
         [tracemalloc.Filter(False, tracemalloc.__file__)])
     lines = snap.statistics("lineno")
-    files = snap.statistics("filename")
-    types = Counter(type(o).__name__ for o in gc.get_objects())
-    return {
+    out: dict[str, Any] = {
         "label": label, "rss_kib": rss_kib(),
         "traced_kib": sum(s.size for s in lines) / 1024,
         "tracemalloc_overhead_kib": tracemalloc.get_tracemalloc_memory() / 1024,
-        "top_lines": [{"where": f"{_where(s.traceback[0].filename)}:{s.traceback[0].lineno}",
-                       "kib": s.size / 1024, "count": s.count} for s in lines[:TOP_LINES]],
-        "top_files": [{"where": _where(s.traceback[0].filename), "kib": s.size / 1024,
-                       "count": s.count} for s in files[:TOP_FILES]],
+        "top_lines": _stats(lines, TOP_LINES, True),
+        "top_files": _stats(snap.statistics("filename"), TOP_FILES, False),
         "gc_objects_by_type": dict(types.most_common(TOP_TYPES)),
     }
+    if base is not None:
+        grown = snap.compare_to(base, "lineno")
+        out["grown_kib"] = sum(s.size_diff for s in grown) / 1024
+        out["grown_lines"] = _stats(sorted(grown, key=lambda s: -s.size_diff), TOP_LINES, True)
+        out["grown_files"] = _stats(sorted(snap.compare_to(base, "filename"),
+                                           key=lambda s: -s.size_diff), TOP_FILES, False)
+    return out, snap
 
 
 def main(argv: list[str]) -> int:
@@ -68,12 +91,19 @@ def main(argv: list[str]) -> int:
     taken: list[dict[str, Any]] = []
     lock = threading.Lock()
     original = service.Daemon.cycle
+    base: list[tracemalloc.Snapshot] = []
 
     def cycle(self: service.Daemon, only: list[str] | None = None) -> None:
+        with lock:
+            if not base:  # the daemon is built and its modules imported; no cycle yet
+                first, snap = snapshot("before the first cycle", None)
+                taken.append({"cycle": 0, **first})
+                base.append(snap)
         original(self, only)
         with lock:
             if self.cycles in wanted and all(s["cycle"] != self.cycles for s in taken):
-                taken.append({"cycle": self.cycles, **snapshot(f"after cycle {self.cycles}")})
+                row, _ = snapshot(f"after cycle {self.cycles}", base[0])
+                taken.append({"cycle": self.cycles, **row})
                 out.write_text(json.dumps({"snapshots": taken}))
 
     setattr(service.Daemon, "cycle", cycle)  # noqa: B010 - measuring, not changing it

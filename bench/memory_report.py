@@ -10,20 +10,37 @@ from bench.tables import fmt
 TOP = 20
 
 
+def _table(title: str, rows: list[dict[str, Any]], grown: bool) -> list[str]:
+    if not rows:
+        return []
+    if grown:
+        out = [title, "", "| where | grew KiB | blocks added | KiB now |", "|---|---|---|---|"]
+        out += [f"| `{r['where']}` | {r['kib_diff']:+,.0f} | {r['count_diff']:+,} | "
+                f"{r['kib']:,.0f} |" for r in rows[:TOP]]
+    else:
+        out = [title, "", "| where | KiB | blocks |", "|---|---|---|"]
+        out += [f"| `{r['where']}` | {r['kib']:,.0f} | {r['count']:,} |" for r in rows[:TOP]]
+    return [*out, ""]
+
+
 def _snapshots(traced: dict[str, Any]) -> list[str]:
     out: list[str] = []
     for snap in traced.get("snapshots") or []:
-        out += [f"### tracemalloc {snap['label']} (VmRSS {snap['rss_kib'] / 1024:.1f} MiB with "
-                f"tracemalloc; traced {snap['traced_kib'] / 1024:.1f} MiB; tracemalloc's own "
-                f"{snap['tracemalloc_overhead_kib'] / 1024:.1f} MiB)", "",
-                "| file | KiB | blocks |", "|---|---|---|"]
-        out += [f"| `{f['where']}` | {f['kib']:,.0f} | {f['count']:,} |"
-                for f in snap["top_files"][:TOP]]
-        out += ["", "| line | KiB | blocks |", "|---|---|---|"]
-        out += [f"| `{f['where']}` | {f['kib']:,.0f} | {f['count']:,} |"
-                for f in snap["top_lines"][:TOP]]
+        grown = (f"; grew {snap['grown_kib'] / 1024:+.1f} MiB since the first cycle began"
+                 if "grown_kib" in snap else "")
+        out += [f"### tracemalloc {snap['label']}", "",
+                f"VmRSS {snap['rss_kib'] / 1024:.1f} MiB (with tracemalloc, its own "
+                f"{snap['tracemalloc_overhead_kib'] / 1024:.1f} MiB included); traced "
+                f"{snap['traced_kib'] / 1024:.1f} MiB{grown}.", ""]
+        if "grown_lines" in snap:
+            out += _table("Growth since the first cycle began, by file:",
+                          snap["grown_files"], True)
+            out += _table("Growth since the first cycle began, by line:",
+                          snap["grown_lines"], True)
+        else:
+            out += _table("Everything traced, by file:", snap["top_files"], False)
         types = ", ".join(f"{k} {v:,}" for k, v in snap["gc_objects_by_type"].items())
-        out += ["", f"Objects tracked by gc, by type: {types}.", ""]
+        out += [f"Objects tracked by gc, by type: {types}.", ""]
     return out
 
 
