@@ -101,10 +101,11 @@ def baseline(modules: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-def plain(ctx: Context, config: Path, cycles: int, label: str) -> dict[str, Any]:
+def plain(ctx: Context, config: Path, cycles: int, label: str,
+          extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     """The daemon as users run it; RSS when each cycle ended and the steady median."""
     log_path = ctx.folder / f"{label}.log"
-    env = procs.scrubbed_env(KVS_MAX_CYCLES=str(cycles))
+    env = procs.scrubbed_env(KVS_MAX_CYCLES=str(cycles), **(extra_env or {}))
     proc = procs.Background([str(BIN / "kserve-vault-sync"), "run", "-c", str(config),
                              "--kubeconfig", ctx.kubeconfig("syncer"), "--listen="],
                             env=env, log=log_path)
@@ -137,7 +138,8 @@ def traced(ctx: Context, config: Path, cycles: int, label: str) -> dict[str, Any
     return result
 
 
-def measure(ctx: Context, n: int, cycles: int) -> dict[str, Any]:
+def measure(ctx: Context, n: int, cycles: int, *, traced_run: bool = True,
+            variants: tuple[str, ...] = ()) -> dict[str, Any]:
     layout = lay.make(n, f"m{ctx.run_id}-{n}", f"bench/{ctx.run_id}/mem{n}")
     log(f"N={n}: {2 * n} objects, {len(layout.namespaces)} namespaces, {layout.paths} paths")
     bk.create_namespaces(ctx.core, layout.namespaces)
@@ -153,11 +155,20 @@ def measure(ctx: Context, n: int, cycles: int) -> dict[str, Any]:
     try:
         log(f"N={n}: the plain daemon, {cycles} cycles")
         result["plain"] = plain(ctx, config, cycles, f"memory-plain-{n}")
-        log(f"N={n}: plain steady RSS {result['plain']['steady_rss_mib']} MiB; tracemalloc run")
-        bk.delete_objects(ctx.core, layout.namespaces, syncer_parts.SELECTOR)
-        result["traced"] = traced(ctx, config, cycles, f"memory-traced-{n}")
-        log("baseline: the daemon's modules imported in a fresh interpreter")
-        result["baseline"] = baseline(result["traced"].get("modules") or [])
+        log(f"N={n}: plain steady RSS {result['plain']['steady_rss_mib']} MiB")
+        result["variants"] = {}
+        for variant in variants:  # the same daemon with allocator settings, e.g.
+            name, _, value = variant.partition("=")  # MALLOC_ARENA_MAX=2
+            bk.delete_objects(ctx.core, layout.namespaces, syncer_parts.SELECTOR)
+            got = plain(ctx, config, cycles, f"memory-{name}-{n}", {name: value})
+            result["variants"][variant] = got
+            log(f"N={n}: {variant}: steady RSS {got['steady_rss_mib']} MiB")
+        if traced_run:
+            log(f"N={n}: the tracemalloc run")
+            bk.delete_objects(ctx.core, layout.namespaces, syncer_parts.SELECTOR)
+            result["traced"] = traced(ctx, config, cycles, f"memory-traced-{n}")
+            log("baseline: the daemon's modules imported in a fresh interpreter")
+            result["baseline"] = baseline(result["traced"].get("modules") or [])
     finally:
         bk.delete_objects(ctx.core, layout.namespaces, syncer_parts.SELECTOR)
     return result
@@ -172,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="also run the plain daemon with this in its environment "
+                             "(repeatable), e.g. MALLOC_ARENA_MAX=2")
+    parser.add_argument("--no-tracemalloc", action="store_true",
+                        help="only the plain runs (no tracemalloc run, no baseline)")
     args = parser.parse_args(argv)
     folder = Path(args.workdir or tempfile.mkdtemp(prefix="kvs-memory-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -180,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         env = servers.up(folder / "env")
         bao = openbao.start(folder / "bao")
-        result = measure(context(env, bao, opts, folder), args.size, max(3, args.cycles))
+        result = measure(context(env, bao, opts, folder), args.size, max(3, args.cycles),
+                         traced_run=not args.no_tracemalloc, variants=tuple(args.env))
     finally:
         if bao is not None:
             bao.stop()

@@ -58,7 +58,12 @@ def markdown(result: dict[str, Any]) -> str:
            f"{fmt(plain.get('steady_rss_mib'), 1)} MiB |",
            f"| peak RSS | {fmt(plain.get('peak_rss_mib'), 1)} MiB |",
            f"| RSS when each cycle ended, MiB | {rss or '-'} |",
-           f"| cycle durations, s | {durations or '-'} |", ""]
+           f"| cycle durations, s | {durations or '-'} |"]
+    for variant, got in (result.get("variants") or {}).items():
+        out.append(f"| steady / peak RSS with `{variant}` | "
+                   f"{fmt(got.get('steady_rss_mib'), 1)} / {fmt(got.get('peak_rss_mib'), 1)} "
+                   f"MiB |")
+    out.append("")
     base = result.get("baseline") or []
     if base:
         out += ["Baseline: a fresh interpreter importing the modules the daemon had loaded "
