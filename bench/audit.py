@@ -59,29 +59,41 @@ class KubeAudit(_JsonLines):
 
     @staticmethod
     def summary(events: list[dict[str, Any]]) -> dict[str, Any]:
-        by_verb = Counter(e["verb"] for e in events)
-        by_kind = Counter(f"{e['verb']} {(e.get('objectRef') or {}).get('resource', '?')}"
-                          for e in events)
-        errors = sum(1 for e in events
-                     if int((e.get("responseStatus") or {}).get("code", 200)) >= 400)
+        """Counts of one actor's requests. ``writes``, ``lists`` and ``gets`` are on the
+        objects it manages; the Events it posts about them are counted apart."""
+        objects = [e for e in events if _resource(e) != "events"]
+        by_verb = Counter(e["verb"] for e in objects)
+        by_kind = Counter(f"{e['verb']} {_resource(e) or '?'}" for e in events)
+        errors = sum(1 for e in events if _code(e) >= 400)
+        posted = [e for e in events if _resource(e) == "events"]
         return {"requests": len(events), "writes": sum(by_verb[v] for v in KUBE_WRITE_VERBS),
                 "lists": by_verb["list"], "gets": by_verb["get"], "errors": errors,
+                "event_creates": sum(1 for e in posted if e["verb"] == "create"),
+                "event_patches": sum(1 for e in posted if e["verb"] == "patch"),
+                "event_errors": sum(1 for e in posted if _code(e) >= 400),
                 "by_verb": dict(by_verb), "by_kind": dict(by_kind)}
+
+
+def _resource(event: dict[str, Any]) -> str:
+    return str((event.get("objectRef") or {}).get("resource") or "")
+
+
+def _code(event: dict[str, Any]) -> int:
+    return int((event.get("responseStatus") or {}).get("code", 200))
 
 
 class BaoAudit(_JsonLines):
     """OpenBao file-audit entries: one ``request`` and one ``response`` per request."""
 
     def requests(self, policy: str, login_paths: tuple[str, ...]) -> list[dict[str, Any]]:
-        out = []
-        for entry in self.read():
-            if entry.get("type") != "request":
-                continue
-            path = (entry.get("request") or {}).get("path", "")
-            policies = (entry.get("auth") or {}).get("policies") or []
-            if policy in policies or path in login_paths:
-                out.append(entry)
-        return out
+        return [e for e in self.read() if e.get("type") == "request"
+                and _ours(e, policy, login_paths)]
+
+    def exchanges(self, policy: str, login_paths: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Our requests and their responses, in log order (``bench/vaultstats.py``
+        pairs them by request id)."""
+        return [e for e in self.read() if e.get("type") in ("request", "response")
+                and _ours(e, policy, login_paths)]
 
     @staticmethod
     def summary(entries: list[dict[str, Any]], login_paths: tuple[str, ...]
@@ -97,3 +109,9 @@ class BaoAudit(_JsonLines):
                 p.startswith("secret/data/") or p in login_paths
                 or p in ("auth/token/renew-self", "auth/token/lookup-self"))),
         }
+
+
+def _ours(entry: dict[str, Any], policy: str, login_paths: tuple[str, ...]) -> bool:
+    path = (entry.get("request") or {}).get("path", "")
+    policies = (entry.get("auth") or {}).get("policies") or []
+    return policy in policies or path in login_paths

@@ -15,7 +15,7 @@ from typing import Any
 
 from kubernetes import client as k8s
 
-from bench import cpu, openbao
+from bench import cpu, openbao, vaultstats
 from bench import k8s as bk
 from bench.audit import BaoAudit, KubeAudit
 from devenv import servers
@@ -55,6 +55,8 @@ class Options:
     py_spy: bool = False
     # Floors and the initial sync run this many times, interleaved; the best of each counts.
     repeat: int = 1
+    # Path counts P for the KV v2 metadata-vs-data read timing (bench/kvmeta.py).
+    kv_metadata: tuple[int, ...] = (100, 1000)
     # Where each value put into Vault comes from (tests pass their leak-guarded factory).
     values: Callable[[str], str] = field(default=_token)
 
@@ -83,9 +85,19 @@ class Context:
     def kube_summary(self, actor: str) -> dict[str, Any]:
         return KubeAudit.summary(self.kube_audit.requests(bk.username(actor)))
 
-    def bao_summary(self) -> dict[str, Any]:
+    def kube_events(self, actor: str) -> list[dict[str, Any]]:
+        return self.kube_audit.requests(bk.username(actor))
+
+    def bao_records(self) -> list[dict[str, Any]]:
+        """Our Vault requests since the mark, paired with their responses."""
+        return vaultstats.pairs(self.bao_audit.exchanges(openbao.POLICY, openbao.LOGIN_PATHS))
+
+    def bao_summary(self, seconds: float | None = None) -> dict[str, Any]:
+        """Counts by path, plus (``bench/vaultstats.py``) classes, the rate over
+        ``seconds`` and the server-side latency from the request/response pairs."""
         entries = self.bao_audit.requests(openbao.POLICY, openbao.LOGIN_PATHS)
-        return BaoAudit.summary(entries, openbao.LOGIN_PATHS)
+        return {**BaoAudit.summary(entries, openbao.LOGIN_PATHS),
+                **vaultstats.summary(self.bao_records(), seconds)}
 
     def login_gaps(self) -> list[float]:
         """Seconds between consecutive logins, from OpenBao's audit timestamps."""

@@ -69,8 +69,8 @@ class RssSampler:
         peak = max([kib for _, kib in self.samples] + [self.hwm_kib, 0])
         return peak / 1024
 
-    def median_mib_since(self, since: float) -> float | None:
-        values = [kib for t, kib in self.samples if t >= since]
+    def median_mib_since(self, since: float, until: float = float("inf")) -> float | None:
+        values = [kib for t, kib in self.samples if since <= t <= until]
         return statistics.median(values) / 1024 if values else None
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from kubernetes import client as k8s
 
 from bench import k8s as bk
-from bench import machine, openbao, report, size, venvs
+from bench import kvmeta, machine, openbao, report, size, venvs
 from bench.audit import BaoAudit, KubeAudit
 from bench.context import FLOOR_CONCURRENCY, REPO, Context, Options, log
 from devenv import binaries, servers
@@ -36,7 +36,7 @@ from devenv import binaries, servers
 __all__ = ["Options", "main", "run"]
 
 
-def _context(env: servers.Env, bao: openbao.Bao, opts: Options, folder: Path) -> Context:
+def context(env: servers.Env, bao: openbao.Bao, opts: Options, folder: Path) -> Context:
     creds = openbao.setup(bao, token_ttl=opts.token_ttl, token_max_ttl=opts.token_max_ttl)
     admin = bk.admin_api(env)
     core = k8s.CoreV1Api(admin)
@@ -86,11 +86,18 @@ def run(opts: Options, *, env: servers.Env | None = None, workdir: Path | None =
         results["versions"] = machine.versions(env)
         log("starting the benchmark's OpenBao (file audit device)")
         bao = openbao.start(folder / "bao")
-        ctx = _context(env, bao, opts, folder)
+        ctx = context(env, bao, opts, folder)
         for n in opts.sizes:
             results["sizes"].append(size.run(ctx, n))
             if json_out:  # keep what is done so far
                 json_out.write_text(json.dumps(results, indent=1, default=str))
+        if opts.kv_metadata:
+            log(f"KV v2 metadata vs data reads at P = {list(opts.kv_metadata)}")
+            try:
+                results["kv_metadata"] = kvmeta.run(ctx, opts.kv_metadata)
+            except Exception as exc:  # noqa: BLE001 - keep the sizes already measured
+                log(f"KV metadata timing failed: {exc!r}")
+                results["kv_metadata_error"] = repr(exc)
     finally:
         if bao is not None:
             bao.stop()
@@ -150,6 +157,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--daemon-interval", type=float, default=5.0)
     parser.add_argument("--token-ttl", type=int, default=20)
     parser.add_argument("--token-max-ttl", type=int, default=60)
+    parser.add_argument("--kv-metadata", type=_ints("--kv-metadata", True), default=(100, 1000),
+                        help="time P metadata reads vs P data reads at these P (empty: skip)")
     parser.add_argument("--render", type=Path, default=None, metavar="RESULTS_JSON",
                         help="only re-write --out (and the plot) from a saved results.json")
     return parser
@@ -175,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
                    token_max_ttl=args.token_max_ttl, floor_concurrency=args.floor_concurrency,
                    go_http1=args.go_http1, python_h2=args.python_h2,
                    python_urllib3=args.python_urllib3,
-                   profile_sizes=args.profile, py_spy=args.py_spy, repeat=max(1, args.repeat))
+                   profile_sizes=args.profile, py_spy=args.py_spy, repeat=max(1, args.repeat),
+                   kv_metadata=args.kv_metadata)
     command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
     results = run(opts, workdir=args.workdir, out=out, png=png,
                   json_out=out.with_name("results.json"), command=command.strip())

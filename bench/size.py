@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import floors, profile_step, script, syncer_parts
+from bench import daemon_step, floors, profile_step, script, syncer_parts
 from bench import k8s as bk
 from bench import layout as lay
 from bench import syncer_steps as steps
@@ -100,7 +100,7 @@ def run(ctx: Context, n: int) -> dict[str, Any]:
         row["rotation"] = steps.rotate(ctx, layout, n, config)
         log(f"N={n}: rotation writes {row['rotation']['kube']['writes']}; daemon "
             f"({ctx.opts.daemon_seconds:.0f}s window)")
-        row["daemon"] = steps.daemon(ctx, layout, n)
+        row["daemon"] = daemon_step.daemon(ctx, layout, n)
         log(f"N={n}: daemon steady RSS {row['daemon']['steady_rss_mib']} MiB, logins "
             f"{row['daemon']['vault']['logins']}; script baseline "
             f"({min(n, ctx.opts.script_sample)} targets)")

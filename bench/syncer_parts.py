@@ -6,7 +6,8 @@ directly, so when those move, this is the file to fix. It holds:
 
 - the exact request bodies an initial sync sends, for the floors;
 - per-request probes of the syncer's client stack (``bench/levers.py`` times
-  them) - the pieces a write passes through besides the network.
+  them) - the pieces a write passes through besides the network;
+- the syncer's Vault reader, for timing data against metadata reads (``bench/kvmeta.py``).
 
 The bodies are written as JSON lines, one object per line::
 
@@ -27,7 +28,7 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import hvac
 import structlog
@@ -57,6 +58,20 @@ def vault_reader(client: hvac.Client) -> Reader:
             path=path, mount_point=mount, raise_on_deleted_version=True)["data"]
         return int(got["metadata"]["version"]), dict(got["data"])
     return read
+
+
+class SyncerVault(Protocol):
+    def read(self, mount: str, path: str, kv_version: int) -> object: ...
+    def read_metadata(self, mount: str, path: str) -> object: ...
+
+
+def syncer_vault(address: str, token_file: Path) -> SyncerVault:
+    """The syncer's own Vault reader (hvac on one requests Session, its retry policy),
+    logged in with the token in ``token_file``: for timing reads as the syncer makes them."""
+    from syncer.vault import VaultReader
+    return VaultReader(settings.VaultSettings.model_validate({
+        "address": address, "auth": {"method": "token", "tokenFile": str(token_file)},
+        "kv": {"mount": "secret", "version": 2}}))
 
 
 def _random_values(mount: str, path: str) -> tuple[int, dict[str, str]]:

@@ -1,5 +1,5 @@
-"""The syncer's steps, each a real ``kserve-vault-sync`` process: ``once`` (initial
-sync, no-op, rotation) and the ``run`` daemon with a short-TTL AppRole login.
+"""The syncer's ``once`` steps, each a real ``kserve-vault-sync`` process: initial
+sync, no-op and rotation (the ``run`` daemon: ``bench/daemon_step.py``).
 
 Requests are counted from the servers' audit logs, RSS from /proc, CPU from the
 process's rusage and the servers' /proc/<pid>/stat.
@@ -8,12 +8,8 @@ process's rusage and the servers' /proc/<pid>/stat.
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import os
 import re
-import statistics
-import time
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +61,8 @@ def once(ctx: Context, config: Path, label: str, n: int) -> dict[str, Any]:
     cpu = meter.stop(measured.cpu_seconds)
     result = {"rc": measured.returncode, "wall": measured.wall,
               "peak_rss_mib": measured.peak_rss_mib, **parse_once(out),
-              "kube": ctx.kube_summary("syncer"), "vault": ctx.bao_summary(), "cpu": cpu}
+              "kube": ctx.kube_summary("syncer"), "vault": ctx.bao_summary(measured.wall),
+              "cpu": cpu}
     if measured.returncode != 0:
         result["error"] = (f"exit {measured.returncode}; see {err}: "
                            + err.read_text(errors="replace")[-400:])
@@ -84,102 +81,34 @@ def put_paths(ctx: Context, layout: lay.Layout) -> None:
     bk.parallel(put, range(layout.paths))
 
 
-def rotate(ctx: Context, layout: lay.Layout, n: int, config: Path) -> dict[str, Any]:
-    """A new version of the hot path, then `once`; checks every affected Secret."""
+def new_version(ctx: Context, layout: lay.Layout, label: str) -> int:
+    """Write a new version of the hot path (root token); return its number."""
     client = ctx.bao.client()
     client.secrets.kv.v2.create_or_update_secret(
         path=layout.path(0), mount_point="secret",
-        secret={"access_key": ctx.opts.values("bench-ak-rotated"),
-                "secret_key": ctx.opts.values("bench-sk-rotated")})
-    version = client.secrets.kv.v2.read_secret_metadata(
-        path=layout.path(0), mount_point="secret")["data"]["current_version"]
-    result = once(ctx, config, f"rotation-{n}", n)
+        secret={"access_key": ctx.opts.values(f"bench-ak-{label}"),
+                "secret_key": ctx.opts.values(f"bench-sk-{label}")})
+    return int(client.secrets.kv.v2.read_secret_metadata(
+        path=layout.path(0), mount_point="secret")["data"]["current_version"])
+
+
+def applied(ctx: Context, layout: lay.Layout, version: int) -> int:
+    """How many of the hot path's Secrets carry ``version`` in their source annotation."""
     want = f"secret/{layout.path(0)}@{version}"
     hot = {(t.namespace, t.secret) for t in layout.hot_targets}
-    applied = 0
+    count = 0
     for item in bk.list_secrets(ctx.core, syncer_parts.SELECTOR):
         meta = item["metadata"]
         if (meta["namespace"], meta["name"]) in hot and \
                 (meta.get("annotations") or {}).get("kserve-vault-sync/source") == want:
-            applied += 1
-    result.update(expected_writes=len(hot), applied=applied)
-    return result
+            count += 1
+    return count
 
 
-class _CycleLog:
-    """The daemon's "cycle" log events, and when the harness first saw each."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.seen_at: list[float] = []
-        self.durations: list[float] = []
-
-    def count(self) -> int:
-        found = []
-        with contextlib.suppress(OSError), self.path.open(errors="replace") as fh:
-            for line in fh:
-                if '"cycle"' in line:
-                    with contextlib.suppress(ValueError):
-                        event = json.loads(line)
-                        if event.get("event") == "cycle":
-                            found.append(float(event.get("duration") or 0))
-        while len(self.seen_at) < len(found):
-            self.seen_at.append(time.monotonic())
-        self.durations[:] = found
-        return len(found)
-
-
-def daemon(ctx: Context, layout: lay.Layout, n: int) -> dict[str, Any]:
-    """`kserve-vault-sync run` with an AppRole login of short TTL: steady RSS, logins."""
-    secret_id_file = ctx.folder / "approle-secret-id"
-    secret_id_file.write_text(ctx.creds.secret_id)
-    os.chmod(secret_id_file, 0o600)
-    config = write_config(
-        ctx, layout, f"daemon-{n}",
-        {"method": "approle", "roleId": ctx.creds.role_id, "secretIdFile": str(secret_id_file)},
-        interval=f"{ctx.opts.daemon_interval}s", jitter="0%")
-    ctx.mark_audits()
-    log_path = ctx.folder / f"daemon-{n}.log"
-    proc = procs.Background(
-        [str(BIN / "kserve-vault-sync"), "run", "-c", str(config), "--kubeconfig",
-         ctx.kubeconfig("syncer"), "--listen="], env=procs.scrubbed_env(), log=log_path)
-    window, wanted = ctx.opts.daemon_seconds, ctx.opts.min_daemon_cycles
-    cycles = _CycleLog(log_path)
-    # Bounded: the window, extended (at most by 2x + 10 min) until enough cycles ran.
-    hard_stop = proc.started + 2 * window + 600
-    proc.wait_for(lambda: time.monotonic() - proc.started >= window and cycles.count() >= wanted,
-                  timeout=max(1.0, hard_stop - time.monotonic()), poll=0.25)
-    cycles.count()
-    elapsed = time.monotonic() - proc.started
-    alive = proc.alive()
-    rc = proc.stop()
-    vault = ctx.bao_summary()
-    gaps = ctx.login_gaps()
-    seen, durations = cycles.seen_at, cycles.durations
-    steady_since = (seen[wanted - 1] if len(seen) >= wanted
-                    else (seen[-1] if seen else proc.started))
-    result: dict[str, Any] = {
-        "window": elapsed, "cycles": len(seen), "rc": rc,
-        "steady_rss_mib": proc.sampler.median_mib_since(steady_since),
-        "peak_rss_mib": proc.sampler.peak_mib, "vault": vault,
-        "token_ttl": ctx.creds.token_ttl, "token_max_ttl": ctx.creds.token_max_ttl,
-        "cycle_seconds_median": statistics.median(durations) if durations else None,
-        "cycle_seconds_max": max(durations) if durations else None,
-        "login_gaps": gaps,
-        # Steady state: one login per mean gap between logins; with a single login in
-        # the window only an upper bound (one per window) can be given.
-        "logins_per_hour": (3600 / statistics.mean(gaps) if gaps
-                            else vault["logins"] * 3600 / elapsed),
-        "logins_per_hour_is_bound": not gaps,
-        "renewals_per_hour": vault["renewals"] * 3600 / elapsed,
-        "expected_logins": math.ceil(elapsed / ctx.creds.token_max_ttl),
-        "expected_logins_per_hour": 3600 / ctx.creds.token_max_ttl,
-        "cycles_per_hour": len(seen) * 3600 / elapsed,
-        "kv_reads_per_cycle": vault["kv_reads"] / max(1, len(seen)),
-    }
-    if not alive:
-        result["error"] = f"daemon exited early (code {rc}); see {log_path}"
-    elif len(seen) < wanted:
-        result["error"] = (f"only {len(seen)} cycles in {elapsed:.0f}s; steady RSS "
-                           "taken after the last one")
+def rotate(ctx: Context, layout: lay.Layout, n: int, config: Path) -> dict[str, Any]:
+    """A new version of the hot path, then `once`; checks every affected Secret."""
+    version = new_version(ctx, layout, "rotated")
+    result = once(ctx, config, f"rotation-{n}", n)
+    result.update(expected_writes=len(layout.hot_targets),
+                  applied=applied(ctx, layout, version))
     return result

@@ -47,6 +47,15 @@ rules:
         resources: ["leases"]
       - group: "apps"
         resources: ["deployments"]
+  # The Events the syncer posts (client-go-like aggregation and rate limits): the
+  # benchmark counts their creates and patches at scale. Request counts in tests
+  # leave them out (tests/helpers.py: AuditLog.writes).
+  - level: Metadata
+    resources:
+      - group: ""
+        resources: ["events"]
+      - group: "events.k8s.io"
+        resources: ["events"]
   - level: None
 """
 

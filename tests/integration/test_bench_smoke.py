@@ -29,7 +29,7 @@ def test_bench_smoke(devenv: servers.Env, tmp_path: Path) -> None:
     opts = bench_run.Options(sizes=[10], script_sample=2, daemon_seconds=6.0,
                              daemon_interval=1.0, token_ttl=3, token_max_ttl=6,
                              profile_sizes=(10,), repeat=2, python_urllib3=(8,),
-                             values=seeds.fake)
+                             kv_metadata=(5,), values=seeds.fake)
     out, json_out = tmp_path / "RESULTS.md", tmp_path / "results.json"
     results = bench_run.run(opts, env=devenv, workdir=tmp_path / "work", out=out,
                             json_out=json_out, png=None, command="smoke")
@@ -77,6 +77,30 @@ def test_bench_smoke(devenv: servers.Env, tmp_path: Path) -> None:
     assert daemon["cycles"] >= 3
     assert daemon["steady_rss_mib"] and daemon["steady_rss_mib"] > 10
     assert 1 <= daemon["vault"]["logins"] <= daemon["expected_logins"]
+    # Vault side from OpenBao's audit device: classes, rate, latency from paired entries.
+    vault = initial["vault"]
+    assert vault["by_class"]["kv data"] == 1 and vault["kv_distinct_paths"] == 1
+    assert vault["latency_ms"]["paired"] == vault["requests"] and vault["rate_per_s"] > 0
+    assert vault["kv_latency_ms"]["p99"] >= vault["kv_latency_ms"]["p50"] > 0
+    # Events: the syncer posted them (the bench's role allows it; the audit policy records
+    # them), and they are not counted as object writes.
+    assert initial["kube"]["event_creates"] >= 1 and initial["kube"]["event_errors"] == 0
+    assert rotation["kube"]["event_creates"] >= 1
+    # The daemon's no-op cycles, attributed from both audit logs: one read of the one
+    # path per cycle, no writes, and (the watch cache) cycles without a list.
+    cycles = daemon["noop"]
+    assert cycles["cycles"] == daemon["cycles"] - 1 >= 2
+    assert cycles["one_read_per_path"] and cycles["writes"] == 0
+    assert cycles["cycles_without_lists"] >= 1
+    assert daemon["vault"]["noop"]["by_class"]["login/token"] >= 1
+    # ... then a rotation the running daemon applied, with its Events.
+    rotated = daemon["rotation"]
+    assert rotated["applied"] == rotated["expected_writes"] == 10
+    assert rotated["writes"] >= 10 and rotated["event_creates"] >= 1
+    assert rotated["seconds_until_applied"] > 0
+    # KV v2 metadata vs data reads with the syncer's reader, sequential and 8 threads.
+    assert [(m["paths"], m["threads"]) for m in results["kv_metadata"]] == [(5, 1), (5, 8)]
+    assert all(m["data_s"] > 0 and m["metadata_s"] > 0 for m in results["kv_metadata"])
     script = row["script"]
     assert script["rc"] == 0 and script["sample"] == 2 and script["extrapolated"]
     assert script["kube"]["writes"] >= 4  # a Secret and a ServiceAccount per target
@@ -101,4 +125,8 @@ def test_bench_smoke(devenv: servers.Env, tmp_path: Path) -> None:
     text = out.read_text()
     assert "N = 10 targets" in text and "## Machine" in text
     assert "Go floor x128" in text and "Top 20 by self CPU" in text
+    for section in ("Vault side, from OpenBao", "Daemon cycles, from the audit logs",
+                    "Kubernetes Events the syncer posted", "## KV v2: metadata reads",
+                    "Vault reads stay one per distinct path per cycle"):
+        assert section in text, section
     assert json.loads(json_out.read_text())["sizes"][0]["n"] == 10
