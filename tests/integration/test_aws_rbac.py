@@ -70,6 +70,9 @@ def test_lease_store_with_shipped_rbac(
     rendered = subprocess.run([str(BIN / "kubectl"), "kustomize", str(ROOT / "manifests/base")],
                               capture_output=True, text=True, check=True).stdout
     [role] = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Role"]
-    [rule] = [r for r in role["rules"] if "secrets" in r["resources"]]
-    assert rule["resourceNames"] == [store_name()] and sorted(rule["verbs"]) == ["get",
-                                                                                 "update"]
+    rules = [r for r in role["rules"] if "secrets" in r["resources"]]
+    named = [r for r in rules if r.get("resourceNames")]
+    assert [(r["resourceNames"], sorted(r["verbs"])) for r in named] == [
+        ([store_name()], ["get", "update"])]
+    # create cannot be limited by name: the only unnamed rule, and it only creates.
+    assert [sorted(r["verbs"]) for r in rules if not r.get("resourceNames")] == [["create"]]

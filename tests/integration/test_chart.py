@@ -50,6 +50,7 @@ VALUE_SETS: dict[str, tuple[dict[str, Any], list[str]]] = {
     }, MONITORING_APIS),
     "minimal": ({
         "leaderElection": {"enabled": False}, "podDisruptionBudget": {"enabled": False},
+        "leaseStoreRBAC": False,
         "serviceAccount": {"create": False, "name": "existing"},
         "serviceMonitor": {"enabled": False}, "prometheusRule": {"enabled": False},
         "replicaCount": 1, "livenessProbe": None,  # null removes a default

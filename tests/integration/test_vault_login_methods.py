@@ -131,10 +131,12 @@ def test_daemon_logs_in_once_per_token_lifetime_and_rereads_its_files(
         method: str, bao: hvac.Client, vault_server: vaultserver.DevVault,
         devenv: servers.Env, core: k8s.CoreV1Api, daemons: Callable[..., Daemon],
         write_config: WriteConfig, namespace: str, vault_prefix: str, tmp_path: Path) -> None:
-    # Tokens live 3 s, renewable up to 6 s: a new login about every 6 s, not per cycle.
+    # Tokens live 6 s, renewable up to 12 s: a new login about every 12 s, not per
+    # cycle. (With 3 s a cycle delayed by a busy machine met an expired token, so
+    # no renewal ever succeeded.)
     login = set_up(method, bao=bao, server=vault_server, devenv=devenv, core=core,
                    namespace=namespace, prefix=vault_prefix, tmp_path=tmp_path,
-                   token_ttl="3s", token_max_ttl="6s")
+                   token_ttl="6s", token_max_ttl="12s")
     entry = hf_entry(bao, vault_prefix, namespace, f"{method}-daemon-hf")
     daemon = daemons(write_config([entry], vault=login.vault, sync={"interval": "1s"}))
 
