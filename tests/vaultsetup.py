@@ -179,3 +179,11 @@ def aws_static_role(client: hvac.Client, mount: str, role: str, *, username: str
     """A static role: Vault owns ``username``'s access key and rotates it."""
     client.write(f"{mount}/static-roles/{role}", username=username,
                  rotation_period=rotation_period)
+
+
+# What each server says to a cert login with a certificate from another CA, and
+# without one (they differ; both are 400).
+WRONG_CERT = {"openbao": "invalid certificate or no client certificate supplied",
+              "hashicorp": "failed to match all constraints for this login certificate"}
+NO_CERT = {"openbao": "no client certificate found",
+           "hashicorp": "client certificate must be supplied"}

@@ -23,7 +23,7 @@ from tests.e2e.conftest import Sync
 from tests.e2e.consumer import download
 from tests.e2e.kserve_cluster import KServeCluster
 from tests.e2e.modelhost import ModelHost
-from tests.e2e.test_kserve_loop_shapes import STORAGE
+from tests.e2e.readback import STORAGE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 ENV = "localhost-headers"  # <https-host>-headers

@@ -23,8 +23,7 @@ from tests.e2e.conftest import Sync
 from tests.e2e.consumer import MotoS3, download
 from tests.e2e.kserve_cluster import KServeCluster, NotYet, audit_offset, wait_for
 from tests.e2e.kserve_shapes import Shapes, s3_credential
-from tests.e2e.test_kserve_loop_rotation import deployment_writes, key_in
-from tests.e2e.test_kserve_loop_shapes import STORAGE, sha
+from tests.e2e.readback import STORAGE, deployment_writes, key_in, sha
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1alpha2", "llminferenceservices"

@@ -12,7 +12,6 @@ it started (the kubelet resolves secretKeyRefs at container start).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import hvac
@@ -23,32 +22,10 @@ from tests.e2e.conftest import Sync
 from tests.e2e.consumer import MotoS3, download
 from tests.e2e.kserve_cluster import KServeCluster, audit_offset
 from tests.e2e.kserve_shapes import Shapes, predictors, s3_credential
-from tests.e2e.test_kserve_loop_shapes import STORAGE, sha
+from tests.e2e.readback import STORAGE, deployment_writes, key_in, sha
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 ISVCS = ("s3-sa", "spec-key")  # the ServiceAccount path and the storage-config path
-
-
-def key_in(resolved: kubelet.Resolved) -> str:
-    """The hash of the S3 secret key a storage initializer would use."""
-    if "STORAGE_CONFIG" in resolved.env:  # it overrides the env keys in kserve-storage
-        return sha(json.loads(resolved.env["STORAGE_CONFIG"])["secret_access_key"])
-    return sha(resolved.env["AWS_SECRET_ACCESS_KEY"])
-
-
-def deployment_writes(cluster: KServeCluster, ns: str, since: int) -> list[str]:
-    """Who wrote the namespace's Deployments, from the API server's audit log."""
-    out = []
-    with open(cluster.env.audit_log) as fh:
-        fh.seek(since)
-        for line in fh:
-            event = json.loads(line)
-            ref = event.get("objectRef") or {}
-            if (ref.get("resource") == "deployments" and ref.get("namespace") == ns
-                    and event["verb"] in {"create", "update", "patch"}
-                    and not ref.get("subresource")):
-                out.append(f"{event['verb']} {ref.get('name')} by {event['user']['username']}")
-    return out
 
 
 def start(cluster: KServeCluster, kbao: hvac.Client, sync: Sync, moto: MotoS3, ns: str,

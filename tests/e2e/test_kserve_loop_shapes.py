@@ -10,7 +10,6 @@ matches the KServe manager - with them against moto S3 with IAM enforced.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import tempfile
@@ -20,16 +19,15 @@ from typing import Any
 import hvac
 import pytest
 
-from devenv import kserve
 from tests.e2e import kubelet
 from tests.e2e.conftest import Sync
 from tests.e2e.consumer import MotoS3, consumer_python, download
 from tests.e2e.kserve_cluster import KServeCluster, NotYet, wait_for
 from tests.e2e.kserve_shapes import Shapes, other_credentials, predictors, s3_credential
+from tests.e2e.readback import STORAGE, sha
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 # The storage initializer image of a KServe release runs kserve-storage of that release.
-STORAGE = kserve.KSERVE_VERSION.removeprefix("v")
 
 
 def in_storage_initializer(resolved: kubelet.Resolved, script: str) -> str:
@@ -41,10 +39,6 @@ def in_storage_initializer(resolved: kubelet.Resolved, script: str) -> str:
                               capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout.strip()
-
-
-def sha(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def pod_of(cluster: KServeCluster, ns: str, name: str) -> tuple[dict[str, Any],

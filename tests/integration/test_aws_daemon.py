@@ -26,8 +26,8 @@ from tests import seeds
 from tests.awsmoto import VaultMoto
 from tests.e2e.consumer import download, kserve_env_from_s3_secret
 from tests.helpers import WriteConfig, secret_data
+from tests.integration.cluster_tools import deployment, restarted
 from tests.integration.daemon_helpers import Daemon, metric, wait_for
-from tests.integration.test_rollout import deployment, restarted
 from tests.vaultsetup import (
     BOTH_SERVERS,
     aws_iam_user_role,

@@ -20,7 +20,7 @@ from syncer.leasestore import store_name
 from tests import seeds
 from tests.awsmoto import VaultMoto
 from tests.helpers import WriteConfig, install_namespaced_rbac, sa_kubeconfig, secret_data
-from tests.integration.test_least_privilege import allowed
+from tests.integration.cluster_tools import allowed
 from tests.vaultsetup import aws_iam_user_role, enable_aws_engine, leases
 
 pytestmark = pytest.mark.integration

@@ -15,14 +15,14 @@ import yaml
 from kubernetes import client as k8s
 
 from devenv import servers, tools
-from tests.integration.test_manifests import KUBECTL, RULES, crds, dry_run, run
+from tests.integration.cluster_tools import KUBECTL, dry_run, run
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "kserve-vault-sync"
 MONITORING_APIS = ["--api-versions", "monitoring.coreos.com/v1/ServiceMonitor",
                    "--api-versions", "monitoring.coreos.com/v1/PrometheusRule"]
-__all__ = ["crds"]  # the CRD fixture, shared with test_manifests
+RULES = ROOT / "manifests" / "prometheus" / "rules.yaml"
 
 DEFAULT_CONFIG = yaml.safe_load((CHART / "values.yaml").read_text())["config"]
 HF_WITH_ROLLOUT = {"name": "hf", "type": "hf", "vault": {"path": "kserve/hf", "keys": {

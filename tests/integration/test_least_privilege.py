@@ -16,20 +16,11 @@ from kubernetes import client as k8s
 from devenv import servers
 from tests.entries import put_s3, s3_entry
 from tests.helpers import WriteConfig, install_namespaced_rbac, sa_kubeconfig, secret_data
+from tests.integration.cluster_tools import allowed
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-
-
-def allowed(kube_api: k8s.ApiClient, user: str, verb: str, resource: str,
-            namespace: str | None, *, name: str = "") -> bool:
-    review = k8s.AuthorizationV1Api(kube_api).create_subject_access_review({
-        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-        "spec": {"user": user, "groups": ["system:serviceaccounts"],
-                 "resourceAttributes": {"verb": verb, "resource": resource,
-                                        "namespace": namespace or "", "name": name}}})
-    return bool(review.status.allowed)
 
 
 def test_namespace_scoped_rbac(kube_api: k8s.ApiClient, core: k8s.CoreV1Api, bao: hvac.Client,

@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import hvac
@@ -26,42 +24,16 @@ from syncer.loader import parse
 from syncer.metrics import Metrics
 from tests.entries import put_s3, s3_entry
 from tests.helpers import WriteConfig, sa_kubeconfig, secret_data
+from tests.integration.cluster_tools import KUBECTL, dry_run, run
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-KUBECTL = Path(sys.executable).parent / "kubectl"
 RULES = ROOT / "manifests" / "prometheus" / "rules.yaml"
 RULE_COPIES = {"chart": ROOT / "charts/kserve-vault-sync/files/rules.yaml",
                "kustomize": ROOT / "manifests/components/monitoring/prometheusrule.yaml"}
 ALERTS = {"KServeVaultSyncFailing", "KServeVaultSyncStale", "KServeVaultSyncTokenExpiring",
           "KServeVaultSyncConflicts", "KServeVaultSyncDown", "KServeVaultSyncNoLeader"}
 RUNBOOK_SECTIONS = ("## Meaning", "## Impact", "## Diagnosis", "## Fix")
-
-
-def run(*args: str | Path, stdin: str | None = None, check: bool = True
-        ) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(a) for a in args], input=stdin, capture_output=True,
-                            text=True, timeout=300, check=False)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{args[0]} failed ({result.returncode}):\n"
-                             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result
-
-
-@pytest.fixture(scope="module")
-def crds(devenv: servers.Env) -> Iterator[None]:
-    """Install the prometheus-operator CRDs so their kinds validate against real schemas."""
-    for path in tools.prometheus_operator_crds().values():
-        run(KUBECTL, "--kubeconfig", devenv.kubeconfig, "apply", "--server-side", "-f", path)
-    run(KUBECTL, "--kubeconfig", devenv.kubeconfig, "wait", "--for=condition=Established",
-        "crd/servicemonitors.monitoring.coreos.com", "crd/prometheusrules.monitoring.coreos.com",
-        "--timeout=60s")
-    yield
-
-
-def dry_run(devenv: servers.Env, manifest: str, namespace: str) -> str:
-    return run(KUBECTL, "--kubeconfig", devenv.kubeconfig, "apply", "--dry-run=server",
-               "-n", namespace, "-f", "-", stdin=manifest).stdout
 
 
 def _rules() -> list[dict[str, object]]:

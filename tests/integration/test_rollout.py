@@ -5,7 +5,6 @@ pod-template annotation bump, InferenceServices a spec.predictor.annotations bum
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import hvac
 import pytest
@@ -15,6 +14,7 @@ from kubernetes.utils import create_from_dict
 from syncer.consumers import ANN_RESTARTED_AT, ANN_ROLLOUT_HASH
 from tests.entries import put_s3, s3_entry
 from tests.helpers import WriteConfig
+from tests.integration.cluster_tools import deployment, restarted
 
 pytestmark = pytest.mark.integration
 Cli = Callable[..., tuple[int, str]]
@@ -47,19 +47,6 @@ def isvc_crd(kube_api: k8s.ApiClient) -> None:
             return
         time.sleep(0.2)
     raise AssertionError("InferenceService CRD not established")
-
-
-def deployment(name: str, pod: dict[str, Any]) -> dict[str, Any]:
-    labels = {"app": name}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-            "spec": {"selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels},
-                                  "spec": {"containers": [{"name": "c", "image": "x"}], **pod}}}}
-
-
-def restarted(apps: k8s.AppsV1Api, ns: str, name: str) -> str | None:
-    ann = apps.read_namespaced_deployment(name, ns).spec.template.metadata.annotations or {}
-    return ann.get(ANN_RESTARTED_AT)
 
 
 def isvc_restarted(custom: k8s.CustomObjectsApi, ns: str, name: str) -> str | None:

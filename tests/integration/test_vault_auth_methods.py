@@ -15,6 +15,8 @@ from tests import seeds
 from tests.vaultsetup import (
     BOTH_SERVERS,
     CERT_NAME,
+    NO_CERT,
+    WRONG_CERT,
     allow_anonymous_issuer_discovery,
     cert_login,
     enable_cert_auth,
@@ -25,10 +27,6 @@ from tests.vaultsetup import (
 
 pytestmark = [pytest.mark.integration, BOTH_SERVERS]
 AUDIENCE = "vault.kserve-vault-sync.test"
-WRONG_CERT = {"openbao": "invalid certificate or no client certificate supplied",
-              "hashicorp": "failed to match all constraints for this login certificate"}
-NO_CERT = {"openbao": "no client certificate found",
-           "hashicorp": "client certificate must be supplied"}
 
 
 def _policy(bao: hvac.Client, name: str, path: str) -> str:

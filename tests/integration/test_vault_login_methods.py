@@ -21,10 +21,10 @@ from devenv import pki, servers, vaultserver
 from tests import seeds
 from tests.helpers import WriteConfig, secret_data
 from tests.integration.daemon_helpers import Daemon, metric, wait_for
-from tests.integration.test_vault_auth_methods import WRONG_CERT
 from tests.vaultsetup import (
     BOTH_SERVERS,
     CERT_NAME,
+    WRONG_CERT,
     enable_cert_auth,
     enable_jwt_auth,
     projected_token,

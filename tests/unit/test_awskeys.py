@@ -20,8 +20,7 @@ from syncer.secretvalue import SecretValue
 from syncer.settings import Config
 from syncer.vault.aws import Issued, LeaseInfo
 from syncer.vault.login import TokenState
-from tests.unit.test_settings import cfg
-from tests.unit.test_vaultconfig import aws
+from tests.unit.configs import aws, cfg
 
 TTL, MAX_TTL = 60.0, 200.0
 

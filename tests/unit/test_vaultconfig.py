@@ -11,17 +11,13 @@ import yaml
 
 from syncer import render
 from syncer.loader import parse
-from tests.unit.test_settings import cfg, errors_of, s3_cred
+from tests.unit.configs import aws, cfg, errors_of, s3_cred
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def vault(auth: dict[str, Any], address: str = "https://vault.example:8200") -> dict[str, Any]:
     return {"address": address, "auth": auth}
-
-
-def aws(**source: Any) -> dict[str, Any]:
-    return s3_cred(vault={"engine": "aws", **source})
 
 
 class TestAuth:
