@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 from syncer import diff
 from syncer.errors import KubeConflict, KubeError
 from syncer.model import DesiredSecret, KeyValue, ObservedSecret
 from syncer.outcome import DesiredState
+from syncer.ports import KubePort
 from syncer.render import Rendered
 from syncer.repairer import RepairWorker
 from syncer.secretvalue import SecretValue
@@ -65,7 +66,10 @@ def test_the_fence_stops_writes_mid_batch() -> None:
             leading["yes"] = False
 
     kube.on_write = after
-    writer = Writer(kube, 1, lambda: None if leading["yes"] else "not the leader any more")
+    # Writer types its client as the whole KubePort but writes with create, patch and
+    # delete only: the fake has those (and get_secret for a conflict's re-read).
+    writer = Writer(cast(KubePort, kube), 1,
+                    lambda: None if leading["yes"] else "not the leader any more")
     results = writer.apply_all(creates(["a", "b", "c", "d"]),
                                lambda d, o: diff.diff_secret(d, o, now="t"),
                                lambda d: None)
@@ -84,9 +88,10 @@ def test_a_failing_reread_after_a_conflict_is_an_error_not_a_crash() -> None:
         raise KubeError("get Secret ns/a: API server unreachable")
 
     kube.on_write, kube.on_get = conflict, broken
-    [result] = Writer(kube, 1).apply_all(creates(["a"]),
-                                         lambda d, o: diff.diff_secret(d, o, now="t"),
-                                         lambda d: kube.get_secret(d.namespace, d.name))
+    # cast: as in test_the_fence_stops_writes_mid_batch
+    [result] = Writer(cast(KubePort, kube), 1).apply_all(
+        creates(["a"]), lambda d, o: diff.diff_secret(d, o, now="t"),
+        lambda d: kube.get_secret(d.namespace, d.name))
     assert result.outcome == "error" and "unreachable" in result.reason
 
 

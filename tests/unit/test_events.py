@@ -72,7 +72,8 @@ def test_equal_events_are_counted_on_one() -> None:
 
 
 def test_limits_per_object_and_per_flush() -> None:
-    api, dropped = Api(), []
+    api = Api()
+    dropped: list[int] = []
     clock = {"t": 0.0}
     recorder = events.Recorder(api, dropped=dropped.append, clock=lambda: clock["t"])
     one = [events.Event("Secret", "ns", "s", "", "Normal", "Rotated", f"v{i}")
@@ -87,7 +88,8 @@ def test_limits_per_object_and_per_flush() -> None:
 
 
 def test_a_namespace_without_rbac_is_tried_once() -> None:
-    api, dropped = Api(forbidden={"locked"}), []
+    api = Api(forbidden={"locked"})
+    dropped: list[int] = []
     recorder = events.Recorder(api, dropped=dropped.append, clock=lambda: 0.0)
     batch = [events.Event("Secret", "locked", f"s{i}", "", "Normal", "Synced", "m")
              for i in range(10)]

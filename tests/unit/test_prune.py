@@ -101,7 +101,7 @@ def test_accounts_come_first_and_a_failed_one_keeps_its_secret() -> None:
         (ns, f"{c}-secret"): {(ns, f"{c}-sa")} for ns in ("ns-0", "ns-1") for c in ("s3", "hf")}
     go, stay = prune.unlisted(plan, changed_accounts=set(accounts) - {("ns-0", "s3-sa")})
     assert {(a.namespace, a.name) for a in go} == set(secrets) - {("ns-0", "s3-secret")}
-    assert [(i.action.name, i.by) for i in stay] == [("s3-secret", {("ns-0", "s3-sa")})]
+    assert [(i.action.name, i.by) for i in stay] == [("s3-secret", frozenset({("ns-0", "s3-sa")}))]
 
 
 def test_a_secret_listed_by_no_account_goes_at_once() -> None:
@@ -124,7 +124,7 @@ def test_a_secret_waits_for_every_account_listing_it() -> None:
     go, stay = prune.unlisted(plan, {(a.namespace, a.name) for a in plan.accounts})
     assert [a.name for a in go] == ["hf-secret"]
     assert [(i.action.name, i.by) for i in stay] == [
-        ("s3-secret", {("ns-0", "s3-sa"), ("ns-0", "team-sa")})]
+        ("s3-secret", frozenset({("ns-0", "s3-sa"), ("ns-0", "team-sa")}))]
 
 
 def test_a_secret_we_do_not_own_is_never_pruned() -> None:

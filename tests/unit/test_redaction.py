@@ -10,6 +10,7 @@ import pickle
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
 from urllib.parse import quote
 
 import pytest
@@ -66,7 +67,7 @@ def gcs_key() -> SecretValue:
     return SecretValue(text)
 
 
-ECHOES = {
+ECHOES: dict[str, Callable[[str], str]] = {
     "verbatim": lambda v: v,
     "line breaks reflowed to spaces": lambda v: " ".join(v.split()),
     "line breaks removed": lambda v: "".join(v.split()),

@@ -3,6 +3,8 @@ times, and how long it waits (Retry-After honoured, but capped)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from structlog.testing import capture_logs
 
@@ -43,7 +45,8 @@ def test_retried_only_when_transient(case: str, error: Exception, calls: int) ->
 
 
 def test_recovers_after_transient_failures() -> None:
-    outcomes = iter([KubeError("x", status=503), KubeError("x"), "ok"])
+    outcomes: Iterator[Exception | str] = iter(
+        [KubeError("x", status=503), KubeError("x"), "ok"])
 
     def flaky() -> str:
         result = next(outcomes)
