@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import secrets
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import hvac
+import pluggy
 import pytest
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -47,7 +48,8 @@ def _leaks(text: str, *, server_logs: bool = False) -> list[str]:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
     outcome = yield
     report = outcome.get_result()
     texts = [content for _, content in report.sections]
@@ -98,7 +100,8 @@ def kserve_devenv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.
 @pytest.fixture(scope="session")
 def kube_api(devenv: servers.Env) -> k8s.ApiClient:
     configuration = k8s.Configuration()
-    k8s_config.load_kube_config(config_file=devenv.kubeconfig,
+    # kubernetes.config has no annotations (the client models do)
+    k8s_config.load_kube_config(config_file=devenv.kubeconfig,  # type: ignore[no-untyped-call]
                                 client_configuration=configuration)
     return k8s.ApiClient(configuration)
 

@@ -29,8 +29,9 @@ Sync = Callable[..., str]
 @pytest.fixture(scope="session")
 def cluster(kserve_devenv: servers.Env) -> KServeCluster:
     configuration = k8s.Configuration()
-    k8s_config.load_kube_config(config_file=kserve_devenv.kubeconfig,
-                                client_configuration=configuration)
+    # kubernetes.config has no annotations (the client models do)
+    k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=kserve_devenv.kubeconfig, client_configuration=configuration)
     return KServeCluster(k8s.ApiClient(configuration), kserve_devenv)
 
 

@@ -35,16 +35,22 @@ def test_up_with_kserve_then_down_stops_every_pid(tmp_path: Path) -> None:
 def test_kserve_runs_as_its_own_serviceaccount_behind_loopback_webhooks(
         kserve_devenv: servers.Env) -> None:
     configuration = k8s.Configuration()
-    k8s_config.load_kube_config(config_file=kserve_devenv.kubeconfig,
-                                client_configuration=configuration)
+    # kubernetes.config has no annotations (the client models do)
+    k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=kserve_devenv.kubeconfig, client_configuration=configuration)
     api = k8s.ApiClient(configuration)
     hooks = k8s.AdmissionregistrationV1Api(api).read_mutating_webhook_configuration(
         "inferenceservice.serving.kserve.io")
     ca = Path(kserve_devenv.ca_cert).read_bytes()
+    assert hooks.webhooks is not None
+    paths: set[str] = set()
     for hook in hooks.webhooks:
-        assert hook.client_config.url.startswith("https://127.0.0.1:")
-        assert base64.b64decode(hook.client_config.ca_bundle) == ca
-    assert {h.client_config.url.rsplit("/", 1)[1] for h in hooks.webhooks} == {
+        url, bundle = hook.client_config.url, hook.client_config.ca_bundle
+        assert url is not None and bundle is not None, hook.name
+        assert url.startswith("https://127.0.0.1:")
+        assert base64.b64decode(bundle) == ca
+        paths.add(url.rsplit("/", 1)[1])
+    assert paths == {
         "mutate-serving-kserve-io-v1beta1-inferenceservice", "mutate-pods"}
     # KServe's own runtime and storage container went through its validating webhook.
     custom = k8s.CustomObjectsApi(api)
@@ -59,6 +65,7 @@ def test_kserve_runs_as_its_own_serviceaccount_behind_loopback_webhooks(
         assert config["users"][0]["user"]["token"] != kserve_devenv.admin_token
         k8s.CoreV1Api(api).read_namespaced_service_account(sa, path)
     cm = k8s.CoreV1Api(api).read_namespaced_config_map("inferenceservice-config", "kserve")
+    assert cm.data is not None
     assert json.loads(cm.data["deploy"])["defaultDeploymentMode"] == "Standard"
     assert json.loads(cm.data["ingress"])["disableIngressCreation"] is True
 

@@ -42,7 +42,9 @@ def own_env(tmp_path: Path) -> Iterator[servers.Env]:
 
 def _core(env: servers.Env) -> k8s.CoreV1Api:
     configuration = k8s.Configuration()
-    k8s_config.load_kube_config(config_file=env.kubeconfig, client_configuration=configuration)
+    # kubernetes.config has no annotations (the client models do)
+    k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=env.kubeconfig, client_configuration=configuration)
     return k8s.CoreV1Api(k8s.ApiClient(configuration))
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import hvac
 import pytest
 from kubernetes import client as k8s
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from devenv import servers
 from syncer import prune
@@ -29,13 +29,14 @@ from tests.helpers import (
     secret_data,
 )
 from tests.integration.daemon_helpers import metric, wait_for
+from tests.kubeobjects import labels_of, listed, name_of
 
 pytestmark = pytest.mark.integration
 Cli = Callable[..., tuple[int, str]]
 
 
 def names(core: k8s.CoreV1Api, namespace: str) -> set[str]:
-    return {s.metadata.name for s in core.list_namespaced_secret(namespace).items}
+    return {name_of(s) for s in core.list_namespaced_secret(namespace).items}
 
 
 def make_namespaces(core: k8s.CoreV1Api, base: str, count: int,
@@ -128,7 +129,7 @@ def test_prune_unlists_before_it_deletes(core: k8s.CoreV1Api, bao: hvac.Client, 
     # KServe's webhook reads from informer caches: the delete waits out a grace.
     assert deleted - unlisted >= prune.UNLIST_GRACE - 0.1, (unlisted, deleted)
     sa = core.read_namespaced_service_account("s3-sa", namespace)
-    assert [s.name for s in sa.secrets] == ["theirs"]
+    assert listed(sa) == ["theirs"]
     assert "s3-secret" not in names(core, namespace)
 
 
@@ -137,7 +138,7 @@ def _deny_serviceaccount_writes(kube_api: k8s.ApiClient, label: str) -> Callable
     namespaces labelled ``label``; returns the clean-up."""
     api = k8s.AdmissionregistrationV1Api(kube_api)
     selector = {"matchLabels": {label: "true"}}
-    api.create_validating_admission_policy({
+    api.create_validating_admission_policy({  # type: ignore[arg-type]  # the client builds the model from a dict
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
         "metadata": {"name": label}, "spec": {
             "failurePolicy": "Fail",
@@ -145,7 +146,7 @@ def _deny_serviceaccount_writes(kube_api: k8s.ApiClient, label: str) -> Callable
                 "apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE", "DELETE"],
                 "resources": ["serviceaccounts"]}]},
             "validations": [{"expression": "false", "message": "denied by the test policy"}]}})
-    api.create_validating_admission_policy_binding({
+    api.create_validating_admission_policy_binding({  # type: ignore[arg-type]  # the client builds the model from a dict
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": label},
         "spec": {"policyName": label, "validationActions": ["Deny"],
@@ -191,7 +192,7 @@ def test_a_failed_unlisting_keeps_the_secret(core: k8s.CoreV1Api, kube_api: k8s.
         assert f"not removed while ServiceAccount {namespace}/s3-sa lists it" in out
         assert "s3-secret" in names(core, namespace)
         sa = core.read_namespaced_service_account("s3-sa", namespace)
-        assert {s.name for s in sa.secrets} == {"theirs", "s3-secret"}
+        assert set(listed(sa)) == {"theirs", "s3-secret"}
     finally:
         core.patch_namespace(namespace, {"metadata": {"labels": {label: None}}})
         remove()
@@ -232,14 +233,21 @@ def test_namespace_scoped_prune_reaches_a_dropped_namespace(
               "spec": {"user": f"system:serviceaccount:{home}:kserve-vault-sync",
                        "resourceAttributes": {"verb": "list", "resource": "secrets",
                                               "namespace": b}}}
-    _until(lambda: not k8s.AuthorizationV1Api(core.api_client).create_subject_access_review(
-        review).status.allowed, "the RoleBinding's removal to take effect")
+
+    def revoked() -> bool:
+        status = k8s.AuthorizationV1Api(core.api_client).create_subject_access_review(
+            review).status  # type: ignore[arg-type]  # the client builds the model from a dict
+        assert status is not None
+        return not status.allowed
+
+    _until(revoked, "the RoleBinding's removal to take effect")
     code, out = once([a])
     assert code == 1
     assert f"namespace '{b}' was dropped from the config, but what we wrote there" in out
     assert "s3-secret" in names(core, b)
-    assert b in core.read_namespaced_config_map("kserve-vault-sync-state",
-                                                home).data["namespaces"]
+    state = core.read_namespaced_config_map("kserve-vault-sync-state", home)
+    assert state.data is not None
+    assert b in state.data["namespaces"]
 
 
 def test_a_server_that_quotes_the_value_back_leaks_nothing(
@@ -260,7 +268,7 @@ def test_a_server_that_quotes_the_value_back_leaks_nothing(
     label = f"kvs-echo-{secrets.token_hex(3)}"
     api = k8s.AdmissionregistrationV1Api(kube_api)
     selector = {"matchLabels": {label: "true"}}
-    api.create_validating_admission_policy({
+    api.create_validating_admission_policy({  # type: ignore[arg-type]  # the client builds the model from a dict
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
         "metadata": {"name": label}, "spec": {
             "failurePolicy": "Fail",
@@ -272,7 +280,7 @@ def test_a_server_that_quotes_the_value_back_leaks_nothing(
                               "!('gcloud-application-credentials.json' in object.data)",
                 "messageExpression": "'refused, you sent: ' + string(object.data["
                                      "'gcloud-application-credentials.json'])"}]}})
-    api.create_validating_admission_policy_binding({
+    api.create_validating_admission_policy_binding({  # type: ignore[arg-type]  # the client builds the model from a dict
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": label},
         "spec": {"policyName": label, "validationActions": ["Deny"],
@@ -343,5 +351,5 @@ def test_two_installations_leave_each_other_alone(core: k8s.CoreV1Api, bao: hvac
     core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=namespace + "-x")))
     assert cli("once", "-c", str(elsewhere))[0] == 0
     assert secret_data(core, namespace, "s3-secret")["AWS_ACCESS_KEY_ID"] == key_a
-    labels = core.read_namespaced_secret("s3-secret", namespace).metadata.labels
-    assert labels["kserve-vault-sync/instance"] == "team-a"
+    written = labels_of(core.read_namespaced_secret("s3-secret", namespace))
+    assert written["kserve-vault-sync/instance"] == "team-a"

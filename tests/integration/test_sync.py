@@ -25,6 +25,7 @@ from tests.helpers import (
     sa_token,
     secret_data,
 )
+from tests.kubeobjects import annotations_of, data_of, labels_of, listed, meta
 from tests.vaultsetup import BOTH_SERVERS
 
 pytestmark = pytest.mark.integration
@@ -52,23 +53,22 @@ class TestFirstSync:
         for ns in (namespace, other):
             s3 = core.read_namespaced_secret("s3-secret", ns)
             assert s3.type == "Opaque"
-            assert {k: v for k, v in s3.metadata.annotations.items()
+            assert {k: v for k, v in annotations_of(s3).items()
                     if k.startswith("serving.kserve.io/")} == {
                 "serving.kserve.io/s3-endpoint": "s3.amazonaws.com",
                 "serving.kserve.io/s3-usehttps": "1",
                 "serving.kserve.io/s3-region": "us-east-1"}
-            assert s3.metadata.labels["app.kubernetes.io/managed-by"] == "kserve-vault-sync"
-            assert s3.metadata.annotations["kserve-vault-sync/source"] == \
+            assert labels_of(s3)["app.kubernetes.io/managed-by"] == "kserve-vault-sync"
+            assert annotations_of(s3)["kserve-vault-sync/source"] == \
                 f"secret/{vault_prefix}/s3@1"
             assert secret_data(core, ns, "s3-secret") == {
                 "AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret}
             storage = secret_data(core, ns, "storage-config")
             assert storage["HF_TOKEN"] == token
             assert set(storage) == {"HF_TOKEN", "models", "default", "default_s3"}
-            assert [s.name for s in core.read_namespaced_service_account(
-                "s3-sa", ns).secrets] == ["s3-secret"]
-            assert [s.name for s in core.read_namespaced_service_account(
-                "hfserviceacc", ns).secrets] == ["storage-config"]
+            assert listed(core.read_namespaced_service_account("s3-sa", ns)) == ["s3-secret"]
+            assert listed(core.read_namespaced_service_account("hfserviceacc", ns)) == [
+                "storage-config"]
 
     def test_noop_cycle_makes_zero_writes(self, bao: hvac.Client, cli: Cli,
                                           write_config: WriteConfig, vault_prefix: str,
@@ -101,13 +101,13 @@ class TestFirstSync:
         config = write_config([s3_entry("s3", f"{vault_prefix}/s3", [namespace],
                                         storageConfig={"key": "m"})])
         assert cli("once", "-c", str(config))[0] == 0
-        uid = core.read_namespaced_secret("s3-secret", namespace).metadata.uid
+        uid = meta(core.read_namespaced_secret("s3-secret", namespace)).uid
         audit.mark()
         _, secret = put_s3(bao, f"{vault_prefix}/s3")
         assert cli("once", "-c", str(config))[0] == 0
         s3 = core.read_namespaced_secret("s3-secret", namespace)
-        assert s3.metadata.uid == uid
-        assert s3.metadata.annotations["kserve-vault-sync/source"].endswith("@2")
+        assert meta(s3).uid == uid
+        assert annotations_of(s3)["kserve-vault-sync/source"].endswith("@2")
         assert secret_data(core, namespace, "s3-secret")["AWS_SECRET_ACCESS_KEY"] == secret
         assert sorted((e["verb"], e["objectRef"]["name"])
                       for e in audit.writes(namespaces={namespace})) == [
@@ -137,16 +137,16 @@ class TestSharing:
         code, out = cli("once", "-c", str(config))
         assert code == 0, out
         after = core.read_namespaced_secret("storage-config", namespace)
-        assert {k: after.data[k] for k in hand} == hand
-        assert after.metadata.labels["team"] == "a"
-        assert base64.b64decode(after.data["HF_TOKEN"]).decode() == token
-        assert sorted(s.name for s in core.read_namespaced_service_account(
-            "s3-sa", namespace).secrets) == ["registry", "s3-secret"]
+        assert {k: data_of(after)[k] for k in hand} == hand
+        assert labels_of(after)["team"] == "a"
+        assert base64.b64decode(data_of(after)["HF_TOKEN"]).decode() == token
+        assert sorted(listed(core.read_namespaced_service_account("s3-sa", namespace))) == [
+            "registry", "s3-secret"]
         # A rotation touches only our key.
         put_hf(bao, f"{vault_prefix}/hf")
         assert cli("once", "-c", str(config))[0] == 0
         again = core.read_namespaced_secret("storage-config", namespace)
-        assert {k: again.data[k] for k in hand} == hand
+        assert {k: data_of(again)[k] for k in hand} == hand
 
     def test_unowned_secret_is_a_conflict_until_adopted(
             self, core: k8s.CoreV1Api, bao: hvac.Client, cli: Cli, write_config: WriteConfig,
@@ -161,15 +161,15 @@ class TestSharing:
         assert code == 1
         assert "conflict" in out and "adopt: true" in out
         after = core.read_namespaced_secret("s3-secret", namespace)
-        assert after.metadata.resource_version == before.metadata.resource_version
+        assert meta(after).resource_version == meta(before).resource_version
         # Not ours, so the ServiceAccount must not list it either.
         assert (core.list_namespaced_service_account(namespace).items or []) == []
         adopt = write_config([s3_entry("s3", f"{vault_prefix}/s3", [namespace], adopt=True)])
         code, out = cli("once", "-c", str(adopt))
         assert code == 0, out
         assert "adopted" in out
-        assert core.read_namespaced_secret("s3-secret", namespace).metadata.uid == \
-            before.metadata.uid
+        assert meta(core.read_namespaced_secret("s3-secret", namespace)).uid == \
+            meta(before).uid
 
     def test_hand_written_hf_token_in_storage_config_is_a_conflict(
             self, core: k8s.CoreV1Api, bao: hvac.Client, cli: Cli, write_config: WriteConfig,
@@ -206,7 +206,7 @@ class TestFailures:
         assert "credentials[0] (s3): vault.keys.secretAccessKey: key 'secret_key'" in out
         assert "is empty" in out
         s3_after = core.read_namespaced_secret("s3-secret", namespace)
-        assert s3_after.metadata.resource_version == s3_before.metadata.resource_version
+        assert meta(s3_after).resource_version == meta(s3_before).resource_version
         storage_after = secret_data(core, namespace, "storage-config")
         assert storage_after["m"] == storage_before["m"]  # held S3 storage-spec key
         assert storage_after["HF_TOKEN"] == token  # the other entry synced
@@ -214,8 +214,8 @@ class TestFailures:
         bao.secrets.kv.v2.delete_metadata_and_all_versions(f"{vault_prefix}/s3")
         code, out = cli("once", "-c", str(config))
         assert code == 1 and "not found" in out
-        assert core.read_namespaced_secret("s3-secret", namespace).metadata.resource_version \
-            == s3_before.metadata.resource_version
+        assert meta(core.read_namespaced_secret("s3-secret", namespace)).resource_version \
+            == meta(s3_before).resource_version
 
     @BOTH_SERVERS
     def test_unreachable_vault_changes_nothing(
@@ -285,10 +285,10 @@ class TestModes:
         assert core.read_namespaced_secret("s3-secret", namespace)
         code, out = cli("once", "-c", str(write_config(only_hf, sync={"prune": True})))
         assert code == 0, out
-        names = {s.metadata.name for s in core.list_namespaced_secret(namespace).items}
+        names = {meta(s).name for s in core.list_namespaced_secret(namespace).items}
         assert names == {"storage-config"}
         assert set(secret_data(core, namespace, "storage-config")) == {"mine", "HF_TOKEN"}
-        assert {s.metadata.name for s in
+        assert {meta(s).name for s in
                 core.list_namespaced_service_account(namespace).items} == {"hfserviceacc"}
 
     @BOTH_SERVERS
@@ -307,10 +307,10 @@ class TestModes:
         # render prints the very objects the first sync wrote: data, labels, annotations.
         written = core.read_namespaced_secret("s3-secret", namespace)
         assert printed["s3-secret"]["data"] == written.data
-        assert printed["s3-secret"]["metadata"]["labels"] == written.metadata.labels
+        assert printed["s3-secret"]["metadata"]["labels"] == meta(written).labels
         for key in (ANN_HASH, ANN_SOURCE, ANN_OWNERSHIP):
             assert printed["s3-secret"]["metadata"]["annotations"][key] == \
-                written.metadata.annotations[key]
+                annotations_of(written)[key]
         code, out = cli("status", "-c", str(config))
         assert code == 0 and "in sync" in out
         put_s3(bao, f"{vault_prefix}/s3")
