@@ -55,6 +55,13 @@ def metric(text: str, name: str, labels: str = "") -> float | None:
     return None
 
 
+def series(text: str, name: str, labels: str = "") -> float:
+    """``metric`` for a series the scrape must have (to compare it with <, >=)."""
+    value = metric(text, name, labels)
+    assert value is not None, f"no {name}{{{labels}}} in the scrape"
+    return value
+
+
 class Daemon:
     """A `kserve-vault-sync run` subprocess; stopped by its own pid."""
 

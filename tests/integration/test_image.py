@@ -26,6 +26,7 @@ from kubernetes import client as k8s
 from devenv import containers, servers
 from tests.entries import put_s3, s3_entry
 from tests.helpers import IN_CI, WriteConfig, secret_data
+from tests.kubeobjects import listed
 
 PROJECT_VERSION = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml")
                                  .read_text())["project"]["version"]
@@ -127,8 +128,7 @@ def test_once_syncs_the_dev_environment(podman: containers.Podman, image: str,
     assert result.returncode == 0
     assert secret_data(core, namespace, "s3-secret") == {
         "AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret}
-    assert [s.name for s in core.read_namespaced_service_account("s3-sa", namespace).secrets
-            ] == ["s3-secret"]
+    assert listed(core.read_namespaced_service_account("s3-sa", namespace)) == ["s3-secret"]
 
 
 def _canonical(name: str) -> str:

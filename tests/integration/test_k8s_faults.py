@@ -22,6 +22,7 @@ from tests import seeds
 from tests.entries import hf_entry, put_s3, s3_entry
 from tests.helpers import WriteConfig, sa_kubeconfig, secret_data
 from tests.integration.daemon_helpers import Daemon, metric, wait_for
+from tests.kubeobjects import data_of, meta
 from tests.vaultsetup import BOTH_SERVERS
 
 pytestmark = pytest.mark.integration
@@ -41,17 +42,17 @@ def test_forbidden_in_one_namespace_only(kube_api: k8s.ApiClient, core: k8s.Core
     core.create_namespaced_service_account(home, k8s.V1ServiceAccount(
         metadata=k8s.V1ObjectMeta(name="syncer")))
     rbac = k8s.RbacAuthorizationV1Api(kube_api)
-    rbac.create_cluster_role({"metadata": {"name": f"{namespace}-target"}, "rules": [
+    rbac.create_cluster_role({"metadata": {"name": f"{namespace}-target"}, "rules": [  # type: ignore[arg-type]  # the client builds the model from a dict
         {"apiGroups": [""], "resources": ["secrets", "serviceaccounts"],
          "verbs": ["list", "get", "create", "patch"]}]})
-    rbac.create_cluster_role({"metadata": {"name": f"{namespace}-ns"}, "rules": [
+    rbac.create_cluster_role({"metadata": {"name": f"{namespace}-ns"}, "rules": [  # type: ignore[arg-type]  # the client builds the model from a dict
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list"]}]})
     subject = [{"kind": "ServiceAccount", "name": "syncer", "namespace": home}]
-    rbac.create_cluster_role_binding({
+    rbac.create_cluster_role_binding({  # type: ignore[arg-type]  # the client builds the model from a dict
         "metadata": {"name": f"{namespace}-ns"}, "subjects": subject,
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                     "name": f"{namespace}-ns"}})
-    rbac.create_namespaced_role_binding(namespace, {
+    rbac.create_namespaced_role_binding(namespace, {  # type: ignore[arg-type]  # the client builds the model from a dict
         "metadata": {"name": "syncer"}, "subjects": subject,
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                     "name": f"{namespace}-target"}})
@@ -89,10 +90,10 @@ def test_oversize_shared_secret_is_rejected_others_sync(
     [row] = [line for line in out.splitlines()
              if line.startswith("Secret") and "storage-config" in line]
     assert " error " in row and "422" in row
-    assert set(core.read_namespaced_secret("storage-config", namespace).data) == {"huge"}
+    assert set(data_of(core.read_namespaced_secret("storage-config", namespace))) == {"huge"}
     assert secret_data(core, namespace, "s3-secret")["AWS_SECRET_ACCESS_KEY"] == secret
     # hfserviceacc must not list a storage-config we could not write.
-    names = [s.metadata.name for s in core.list_namespaced_service_account(namespace).items]
+    names = [meta(s).name for s in core.list_namespaced_service_account(namespace).items]
     assert "s3-sa" in names
 
 
@@ -106,8 +107,13 @@ def test_terminating_namespace_and_missing_version(
         metadata=k8s.V1ObjectMeta(name="keep", finalizers=["example.com/hold"]),
         string_data={"k": "v"}))
     core.delete_namespace(doomed)  # no namespace controller here: it stays Terminating
-    wait_for(lambda: core.read_namespace(doomed).status.phase == "Terminating",
-             what="namespace terminating")
+
+    def terminating() -> bool:
+        status = core.read_namespace(doomed).status
+        assert status is not None
+        return status.phase == "Terminating"
+
+    wait_for(terminating, what="namespace terminating")
     put_s3(bao, f"{vault_prefix}/s3")
     code, out = cli("once", "-c", str(write_config(
         [s3_entry("s3", f"{vault_prefix}/s3", [namespace, doomed])])))

@@ -20,6 +20,7 @@ from devenv import servers, vaultserver
 from tests import processes, seeds
 from tests.entries import s3_entry
 from tests.helpers import WriteConfig, secret_data
+from tests.kubeobjects import meta
 from tests.vaultsetup import BOTH_SERVERS
 
 pytestmark = [pytest.mark.integration, BOTH_SERVERS]
@@ -92,7 +93,7 @@ def test_tls_with_custom_ca_and_a_wrong_ca_fails_closed(
                                           caCert=str(own_bao.ca)))
     assert code == 0, out
     assert secret_data(core, namespace, "s3-secret")["AWS_SECRET_ACCESS_KEY"] == secret
-    before = core.read_namespaced_secret("s3-secret", namespace).metadata.resource_version
+    before = meta(core.read_namespaced_secret("s3-secret", namespace)).resource_version
     # The kube-apiserver's CA did not sign OpenBao's certificate: refuse, clearly.
     code, out = cli("once", "-c", _config(write_config, own_bao, namespace,
                                           caCert=devenv.ca_cert))
@@ -100,7 +101,7 @@ def test_tls_with_custom_ca_and_a_wrong_ca_fails_closed(
     # No CA at all (system roots) fails the same way.
     code, out = cli("once", "-c", _config(write_config, own_bao, namespace))
     assert code == 1 and "TLS verification failed" in out
-    assert core.read_namespaced_secret("s3-secret", namespace).metadata.resource_version \
+    assert meta(core.read_namespaced_secret("s3-secret", namespace)).resource_version \
         == before
 
 
@@ -113,11 +114,11 @@ def test_sealed_vault_holds_values_and_unseal_recovers(
         "kserve/s3", secret={"access_key": "AKIASEAL", "secret_key": secret})
     config = _config(write_config, own_bao, namespace)
     assert cli("once", "-c", config)[0] == 0
-    before = core.read_namespaced_secret("s3-secret", namespace).metadata.resource_version
+    before = meta(core.read_namespaced_secret("s3-secret", namespace)).resource_version
     client.sys.seal()
     code, out = cli("once", "-c", config)
     assert code == 1 and "sealed" in out.lower(), out
-    assert core.read_namespaced_secret("s3-secret", namespace).metadata.resource_version \
+    assert meta(core.read_namespaced_secret("s3-secret", namespace)).resource_version \
         == before
     assert secret_data(core, namespace, "s3-secret")["AWS_SECRET_ACCESS_KEY"] == secret
     client.sys.submit_unseal_key(own_bao.unseal_key)

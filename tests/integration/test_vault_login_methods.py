@@ -21,6 +21,7 @@ from devenv import pki, servers, vaultserver
 from tests import seeds
 from tests.helpers import WriteConfig, secret_data
 from tests.integration.daemon_helpers import Daemon, metric, wait_for
+from tests.kubeobjects import meta
 from tests.vaultsetup import (
     BOTH_SERVERS,
     CERT_NAME,
@@ -110,7 +111,7 @@ def test_login_refused_is_reported_and_not_retried(
                               vault=login.vault))
     code, out = cli("once", "-c", config)
     assert code == 0, out
-    assert "hf-secret" in {s.metadata.name for s in core.list_namespaced_secret(namespace).items}
+    assert "hf-secret" in {meta(s).name for s in core.list_namespaced_secret(namespace).items}
 
     login.use(login.wrong)
     code, out = cli("once", "-c", config)

@@ -15,6 +15,7 @@ from kubernetes import client as k8s
 from devenv import vaultserver
 from tests import seeds
 from tests.helpers import WriteConfig, secret_data
+from tests.kubeobjects import meta
 
 pytestmark = pytest.mark.integration
 Cli = Callable[..., tuple[int, str]]
@@ -45,7 +46,7 @@ def test_namespace_is_read_or_refused_never_swapped(
              "targets": [{"namespaces": [namespace], "secret": "storage-config",
                           "serviceAccount": "hfserviceacc"}]}
     code, out = cli("once", "-c", str(write_config([entry], vault={"namespace": team})))
-    synced = {s.metadata.name for s in core.list_namespaced_secret(namespace).items}
+    synced = {meta(s).name for s in core.list_namespaced_secret(namespace).items}
     if "storage-config" in synced:
         # Compared as a bool: a failing comparison must not print either token.
         right = secret_data(core, namespace, "storage-config")["HF_TOKEN"] == team_token
