@@ -12,6 +12,7 @@ from kubernetes import client as k8s
 
 from devenv import servers
 from syncer.consumers import ANN_RESTARTED_AT
+from tests.kubeobjects import meta
 
 KUBECTL = Path(sys.executable).parent / "kubectl"
 
@@ -33,11 +34,12 @@ def dry_run(devenv: servers.Env, manifest: str, namespace: str) -> str:
 
 def allowed(kube_api: k8s.ApiClient, user: str, verb: str, resource: str,
             namespace: str | None, *, name: str = "") -> bool:
-    review = k8s.AuthorizationV1Api(kube_api).create_subject_access_review({
+    review = k8s.AuthorizationV1Api(kube_api).create_subject_access_review({  # type: ignore[arg-type]  # the client builds the model from a dict
         "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
         "spec": {"user": user, "groups": ["system:serviceaccounts"],
                  "resourceAttributes": {"verb": verb, "resource": resource,
                                         "namespace": namespace or "", "name": name}}})
+    assert review.status is not None
     return bool(review.status.allowed)
 
 
@@ -50,5 +52,7 @@ def deployment(name: str, pod: dict[str, Any]) -> dict[str, Any]:
 
 
 def restarted(apps: k8s.AppsV1Api, ns: str, name: str) -> str | None:
-    ann = apps.read_namespaced_deployment(name, ns).spec.template.metadata.annotations or {}
+    spec = apps.read_namespaced_deployment(name, ns).spec
+    assert spec is not None
+    ann = meta(spec.template).annotations or {}
     return ann.get(ANN_RESTARTED_AT)

@@ -28,6 +28,7 @@ from tests.e2e.consumer import download, kserve_env_from_s3_secret
 from tests.helpers import WriteConfig, secret_data
 from tests.integration.cluster_tools import deployment, restarted
 from tests.integration.daemon_helpers import Daemon, metric, wait_for
+from tests.kubeobjects import data_of, meta
 from tests.vaultsetup import (
     BOTH_SERVERS,
     aws_iam_user_role,
@@ -54,7 +55,7 @@ def consumer_env(core: k8s.CoreV1Api, namespace: str) -> dict[str, str]:
     """What KServe's controller gives the storage initializer for our Secret."""
     data = secret_data(core, namespace, "s3-models")
     seeds.register("aws-daemon-key", data["AWS_SECRET_ACCESS_KEY"])
-    annotations = core.read_namespaced_secret("s3-models", namespace).metadata.annotations
+    annotations = meta(core.read_namespaced_secret("s3-models", namespace)).annotations
     return kserve_env_from_s3_secret(data, annotations or {})
 
 
@@ -68,7 +69,7 @@ def access_key(core: k8s.CoreV1Api, namespace: str) -> str | None:
 def store(core: k8s.CoreV1Api, namespace: str, instance: str) -> set[str]:
     """Lease IDs the lease store holds (current and retiring)."""
     secret = core.read_namespaced_secret(store_name(instance), namespace)
-    record = json.loads(base64.b64decode(secret.data["models"]))
+    record = json.loads(base64.b64decode(data_of(secret)["models"]))
     return {record["current"]["leaseId"]} | {r["leaseId"] for r in record["retiring"]}
 
 
@@ -89,7 +90,8 @@ def test_daemon_keeps_one_lease_through_reissue_and_sigkill(
                      "serviceAccount": "s3-sa", "rollout": True}]}], sync={"interval": "1s"})
     instance = json.loads(config.read_text())["sync"]["instance"]
     apps = k8s.AppsV1Api(core.api_client)
-    apps.create_namespaced_deployment(namespace, deployment(
+    # The client builds the model from a dict body.
+    apps.create_namespaced_deployment(namespace, deployment(  # type: ignore[arg-type]
         "predictor", {"serviceAccountName": "s3-sa"}))
     daemon = daemons(config, "--state-namespace", namespace)
     first = wait_for(lambda: access_key(core, namespace), 60, "the first key")

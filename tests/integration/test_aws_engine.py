@@ -20,6 +20,7 @@ from tests.awsmoto import VaultMoto
 from tests.e2e.consumer import download, kserve_env_from_s3_secret
 from tests.helpers import secret_data
 from tests.integration.daemon_helpers import Daemon, metric, wait_for
+from tests.kubeobjects import meta
 from tests.vaultsetup import (
     BOTH_SERVERS,
     aws_iam_user_role,
@@ -126,8 +127,10 @@ def test_static_roles_rotate_on_both_servers_and_the_syncer_follows(
                                           "secret": f"s3-{kind}"}]}]}))
         started[kind] = (client, mount, key[0], daemons(config))
     for kind, (_, _, first, _) in started.items():
-        wait_for(lambda kind=kind, first=first: _synced(core, namespace, kind) == first, 60,
-                 f"{kind}: the first key synced")
+        def first_synced(kind: str = kind, first: str = first) -> bool:
+            return _synced(core, namespace, kind) == first
+
+        wait_for(first_synced, 60, f"{kind}: the first key synced")
     # Vault checks its rotation queue once a minute: allow two checks and some slack.
     deadline = time.monotonic() + 200
     rotated: dict[str, tuple[str, str]] = {}
@@ -143,12 +146,14 @@ def test_static_roles_rotate_on_both_servers_and_the_syncer_follows(
     assert sorted(rotated) == sorted(started), f"no rotation within 200 s: {sorted(rotated)}"
     for kind, (_, _, first, daemon) in started.items():
         new = rotated[kind]
-        wait_for(lambda kind=kind, new=new: _synced(core, namespace, kind) == new[0], 30,
-                 f"{kind}: the rotated key synced")
+        def rotation_synced(kind: str = kind, new: tuple[str, str] = new) -> bool:
+            return _synced(core, namespace, kind) == new[0]
+
+        wait_for(rotation_synced, 30, f"{kind}: the rotated key synced")
         assert moto.access_keys(f"rotated-{kind}") == sorted([first, new[0]])
         secret = core.read_namespaced_secret(f"s3-{kind}", namespace)
         env = kserve_env_from_s3_secret(secret_data(core, namespace, f"s3-{kind}"),
-                                        secret.metadata.annotations or {})
+                                        meta(secret).annotations or {})
         result = download(env, moto.uri)
         assert result.ok, result.output
         # The key's age restarted at the rotation (first seen by this daemon then).

@@ -21,6 +21,7 @@ from tests import seeds
 from tests.awsmoto import VaultMoto
 from tests.helpers import WriteConfig, install_namespaced_rbac, sa_kubeconfig, secret_data
 from tests.integration.cluster_tools import allowed
+from tests.kubeobjects import data_of
 from tests.vaultsetup import aws_iam_user_role, enable_aws_engine, leases
 
 pytestmark = pytest.mark.integration
@@ -63,7 +64,7 @@ def test_lease_store_with_shipped_rbac(
         assert done.returncode == 0
     seeds.register("aws-rbac-key", secret_data(core, namespace, "s3-models")[
         "AWS_SECRET_ACCESS_KEY"])
-    assert core.read_namespaced_secret(store_name(), home).data["models"]
+    assert data_of(core.read_namespaced_secret(store_name(), home))["models"]
     assert len(leases(bao, f"{mount}/creds/reader")) == 1
 
     # The cluster-wide manifests grant the same in the syncer's namespace.

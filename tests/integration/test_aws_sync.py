@@ -23,6 +23,7 @@ from syncer.leasestore import store_name
 from tests import seeds
 from tests.awsmoto import VaultMoto
 from tests.helpers import WriteConfig, secret_data
+from tests.kubeobjects import data_of, meta
 from tests.vaultsetup import (
     BOTH_SERVERS,
     SHIPPED,
@@ -68,8 +69,8 @@ def stored(core: k8s.CoreV1Api, namespace: str, config: Path) -> dict[str, Any]:
     the record also holds the key, which a failing assertion would print."""
     instance = yaml.safe_load(config.read_text())["sync"]["instance"]
     secret = core.read_namespaced_secret(store_name(instance), namespace)
-    assert "app.kubernetes.io/managed-by" not in (secret.metadata.labels or {})
-    record = json.loads(base64.b64decode(secret.data["models"]))
+    assert "app.kubernetes.io/managed-by" not in (meta(secret).labels or {})
+    record = json.loads(base64.b64decode(data_of(secret)["models"]))
     seeds.register("aws-sync-stored", record["current"]["secretKey"])
     return {"current": {"leaseId": record["current"]["leaseId"]},
             "retiring": [{"leaseId": r["leaseId"]} for r in record["retiring"]]}

@@ -31,8 +31,9 @@ def _sa_token(core: k8s.CoreV1Api, namespace: str, name: str) -> str:
         namespace, k8s.V1ServiceAccount(metadata=k8s.V1ObjectMeta(name=name)))
     request = k8s.AuthenticationV1TokenRequest(
         spec=k8s.V1TokenRequestSpec(audiences=[], expiration_seconds=600))
-    token: str = core.create_namespaced_service_account_token(name, namespace, request).status.token
-    return token
+    status = core.create_namespaced_service_account_token(name, namespace, request).status
+    assert status is not None and status.token is not None
+    return status.token
 
 
 class TestKubeApiserver:

@@ -13,6 +13,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import hvac
 import pytest
@@ -25,6 +26,7 @@ from syncer.metrics import Metrics
 from tests.entries import put_s3, s3_entry
 from tests.helpers import WriteConfig, sa_kubeconfig, secret_data
 from tests.integration.cluster_tools import KUBECTL, dry_run, run
+from tests.kubeobjects import listed
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +38,7 @@ ALERTS = {"KServeVaultSyncFailing", "KServeVaultSyncStale", "KServeVaultSyncToke
 RUNBOOK_SECTIONS = ("## Meaning", "## Impact", "## Diagnosis", "## Fix")
 
 
-def _rules() -> list[dict[str, object]]:
+def _rules() -> list[dict[str, Any]]:
     return [r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
 
 
@@ -54,7 +56,7 @@ class TestAlerts:
 
     def test_every_alert_links_its_runbook_in_the_repo(self) -> None:
         for rule in _rules():
-            url = rule["annotations"]["runbook_url"]  # type: ignore[index]
+            url = rule["annotations"]["runbook_url"]
             assert url.endswith(f"/docs/runbooks/{rule['alert']}.md"), url
             runbook = ROOT / "docs" / "runbooks" / f"{rule['alert']}.md"
             text = runbook.read_text()
@@ -96,7 +98,7 @@ BASE_KINDS = ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"
               "RoleBinding", "ConfigMap", "Deployment", "Service", "PodDisruptionBudget"]
 
 
-def kustomize(tmp_path: Path, resource: str, *components: str) -> list[dict[str, object]]:
+def kustomize(tmp_path: Path, resource: str, *components: str) -> list[dict[str, Any]]:
     """Build an overlay of ours the way a user would: a kustomization of their own."""
     here = tmp_path / "overlay"
     here.mkdir(exist_ok=True)
@@ -108,10 +110,11 @@ def kustomize(tmp_path: Path, resource: str, *components: str) -> list[dict[str,
     return [d for d in yaml.safe_load_all(run(KUBECTL, "kustomize", here).stdout) if d]
 
 
-def _rules_of(docs: list[dict[str, object]], kind: str, name: str) -> list[dict[str, object]]:
+def _rules_of(docs: list[dict[str, Any]], kind: str, name: str) -> list[dict[str, Any]]:
     found = next(d for d in docs if d["kind"] == kind
-                 and d["metadata"]["name"] == name)  # type: ignore[index]
-    return found["rules"]  # type: ignore[return-value]
+                 and d["metadata"]["name"] == name)
+    rules: list[dict[str, Any]] = found["rules"]
+    return rules
 
 
 class TestKustomize:
@@ -122,7 +125,7 @@ class TestKustomize:
         assert sorted(d["kind"] for d in docs) == sorted(BASE_KINDS)
         # Least privilege by default: no rollout rights unless the component is added.
         groups = {g for r in _rules_of(docs, "ClusterRole", "kserve-vault-sync")
-                  for g in r["apiGroups"]}  # type: ignore[attr-defined]
+                  for g in r["apiGroups"]}
         assert groups == {""}
         service = next(d for d in docs if d["kind"] == "Service")
         assert service["metadata"]["labels"]["app.kubernetes.io/part-of"] == "kserve-vault-sync"
@@ -133,15 +136,15 @@ class TestKustomize:
     def test_monitoring_and_rollout_components(self, devenv: servers.Env, crds: None,
                                                core: k8s.CoreV1Api, tmp_path: Path) -> None:
         docs = kustomize(tmp_path, "base", "monitoring", "rollouts")
-        kinds = sorted(d["kind"] for d in docs)  # type: ignore[misc]
+        kinds = sorted(d["kind"] for d in docs)
         assert kinds == sorted([*BASE_KINDS, "ServiceMonitor", "PrometheusRule"])
-        assert all(d["metadata"].get("namespace") == "kserve-vault-sync"  # type: ignore[union-attr]
+        assert all(d["metadata"].get("namespace") == "kserve-vault-sync"
                    for d in docs if d["kind"] in {"ServiceMonitor", "PrometheusRule"})
         groups = {g for r in _rules_of(docs, "ClusterRole", "kserve-vault-sync")
-                  for g in r["apiGroups"]}  # type: ignore[attr-defined]
+                  for g in r["apiGroups"]}
         assert groups == {"", "apps", "serving.kserve.io"}
         monitor = next(d for d in docs if d["kind"] == "ServiceMonitor")
-        assert monitor["spec"]["targetLabels"] == ["app.kubernetes.io/part-of"]  # type: ignore[index]
+        assert monitor["spec"]["targetLabels"] == ["app.kubernetes.io/part-of"]
         _ensure_namespace(core, "kserve-vault-sync")
         out = dry_run(devenv, yaml.safe_dump_all(docs), "kserve-vault-sync")
         assert "servicemonitor.monitoring.coreos.com/kserve-vault-sync created (server dry run)" \
@@ -152,7 +155,7 @@ class TestKustomize:
     def test_namespaced_overlay_drops_cluster_wide_secret_rights(
             self, devenv: servers.Env, crds: None, core: k8s.CoreV1Api, tmp_path: Path) -> None:
         docs = kustomize(tmp_path, "namespaced", "monitoring")
-        cluster_roles = {d["metadata"]["name"]: d for d in docs  # type: ignore[index]
+        cluster_roles = {d["metadata"]["name"]: d for d in docs
                          if d["kind"] == "ClusterRole"}
         assert set(cluster_roles) == {"kserve-vault-sync-target", "kserve-vault-sync-namespaces"}
         namespaces_role = cluster_roles["kserve-vault-sync-namespaces"]["rules"]
@@ -161,10 +164,10 @@ class TestKustomize:
             {"apiGroups": [""], "resources": ["configmaps"],
              "resourceNames": ["inferenceservice-config"], "verbs": ["get"]}]
         bindings = [d for d in docs if d["kind"] == "ClusterRoleBinding"]
-        assert [b["roleRef"]["name"] for b in bindings] == [  # type: ignore[index]
+        assert [b["roleRef"]["name"] for b in bindings] == [
             "kserve-vault-sync-namespaces"]
         config = next(d for d in docs if d["kind"] == "ConfigMap")
-        assert parse(config["data"]["config.yaml"],  # type: ignore[index]
+        assert parse(config["data"]["config.yaml"],
                      environ={}).sync.namespace_scoped
         _ensure_namespace(core, "kserve-vault-sync")
         _ensure_namespace(core, "team-a")
@@ -207,8 +210,8 @@ class TestKustomize:
         print(result.stdout, result.stderr)
         assert result.returncode == 0
         assert secret_data(core, namespace, "s3-secret")
-        assert sorted(s.name for s in core.read_namespaced_service_account(
-            "s3-sa", namespace).secrets) == ["s3-secret"]
+        assert sorted(listed(core.read_namespaced_service_account("s3-sa", namespace))) == [
+            "s3-secret"]
 
 
 def _ensure_namespace(core: k8s.CoreV1Api, name: str) -> None:

@@ -25,6 +25,7 @@ from tests import seeds
 from tests.entries import put_s3, s3_entry
 from tests.helpers import AuditLog, WriteConfig, secret_data
 from tests.integration.daemon_helpers import Daemon, metric, wait_for
+from tests.kubeobjects import data_of, name_of
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
@@ -123,8 +124,8 @@ def test_sigkill_mid_cycle_then_restart_converges(
     assert written < 20 * 2 * len(spaces), "killed too late to prove anything"
     # Whatever exists now is complete: never an empty or partial credential.
     for secret in core.list_namespaced_secret(namespace).items:
-        if secret.metadata.name.startswith("s3-"):
-            assert len(secret.data) == 2
+        if name_of(secret).startswith("s3-"):
+            assert len(data_of(secret)) == 2
     result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300,
                             check=False)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -5,6 +5,7 @@ pod-template annotation bump, InferenceServices a spec.predictor.annotations bum
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, cast
 
 import hvac
 import pytest
@@ -15,6 +16,7 @@ from syncer.consumers import ANN_RESTARTED_AT, ANN_ROLLOUT_HASH
 from tests.entries import put_s3, s3_entry
 from tests.helpers import WriteConfig
 from tests.integration.cluster_tools import deployment, restarted
+from tests.kubeobjects import annotations_of
 
 pytestmark = pytest.mark.integration
 Cli = Callable[..., tuple[int, str]]
@@ -35,13 +37,14 @@ ISVC_CRD = {  # just enough of KServe's CRD for the API server to serve the kind
 def isvc_crd(kube_api: k8s.ApiClient) -> None:
     ext = k8s.ApiextensionsV1Api(kube_api)
     try:
-        ext.create_custom_resource_definition(ISVC_CRD)
+        ext.create_custom_resource_definition(ISVC_CRD)  # type: ignore[arg-type]  # the client builds the model from a dict
     except k8s.ApiException as exc:
         if exc.status != 409:
             raise
     import time
     for _ in range(50):
         crd = ext.read_custom_resource_definition("inferenceservices.serving.kserve.io")
+        assert crd.status is not None
         if any(c.type == "Established" and c.status == "True"
                for c in (crd.status.conditions or [])):
             return
@@ -50,8 +53,9 @@ def isvc_crd(kube_api: k8s.ApiClient) -> None:
 
 
 def isvc_restarted(custom: k8s.CustomObjectsApi, ns: str, name: str) -> str | None:
-    obj = custom.get_namespaced_custom_object("serving.kserve.io", "v1beta1", ns,
-                                              "inferenceservices", name)
+    # Custom objects come back as parsed JSON; the client annotates them as object.
+    obj = cast(dict[str, Any], custom.get_namespaced_custom_object(
+        "serving.kserve.io", "v1beta1", ns, "inferenceservices", name))
     return ((obj["spec"].get("predictor") or {}).get("annotations") or {}).get(ANN_RESTARTED_AT)
 
 
@@ -64,7 +68,7 @@ def test_rotation_rolls_consumers_once(isvc_crd: None, kube_api: k8s.ApiClient,
                     {"name": "K", "valueFrom": {"secretKeyRef": {"name": "s3-secret",
                                                                  "key": "AWS_ACCESS_KEY_ID"}}}]}]}),
                 deployment("unrelated", {})):
-        create_from_dict(kube_api, obj, namespace=namespace)
+        create_from_dict(kube_api, obj, namespace=namespace)  # type: ignore[no-untyped-call]  # kubernetes.utils is unannotated
     for name, predictor in (("isvc-sa", {"serviceAccountName": "s3-sa"}),
                             ("isvc-storage", {"model": {"storage": {"key": "m"}}}),
                             ("isvc-other", {"serviceAccountName": "default"})):
@@ -89,8 +93,9 @@ def test_rotation_rolls_consumers_once(isvc_crd: None, kube_api: k8s.ApiClient,
     assert isvc_restarted(custom, namespace, "isvc-sa")
     assert isvc_restarted(custom, namespace, "isvc-storage")
     assert isvc_restarted(custom, namespace, "isvc-other") is None
-    ann = apps.read_namespaced_deployment("via-sa", namespace).spec.template.metadata.annotations
-    assert ann[ANN_ROLLOUT_HASH]
+    spec = apps.read_namespaced_deployment("via-sa", namespace).spec
+    assert spec is not None
+    assert annotations_of(spec.template)[ANN_ROLLOUT_HASH]
 
     # No change, or a new Vault version with the same values (our metadata only): no restart.
     assert cli("once", "-c", config)[0] == 0
@@ -105,8 +110,8 @@ def test_rollouts_are_rate_limited(kube_api: k8s.ApiClient, bao: hvac.Client, cl
                                    write_config: WriteConfig, vault_prefix: str,
                                    namespace: str) -> None:
     for i in range(3):
-        create_from_dict(kube_api, deployment(f"d{i}", {"serviceAccountName": "s3-sa"}),
-                         namespace=namespace)
+        create_from_dict(  # type: ignore[no-untyped-call]  # kubernetes.utils is unannotated
+            kube_api, deployment(f"d{i}", {"serviceAccountName": "s3-sa"}), namespace=namespace)
     path = f"{vault_prefix}/s3"
     put_s3(bao, path)
     config = str(write_config([s3_entry("s3", path, [namespace], rollout=True)],

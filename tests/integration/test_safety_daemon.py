@@ -20,6 +20,7 @@ from kubernetes import client as k8s
 from tests.entries import put_s3, s3_entry
 from tests.helpers import AuditLog, WriteConfig, secret_data
 from tests.integration.daemon_helpers import Daemon, http_get, http_post, metric, wait_for
+from tests.kubeobjects import meta
 
 pytestmark = pytest.mark.integration
 Start = Callable[..., Daemon]
@@ -56,6 +57,7 @@ def test_a_replica_whose_lease_is_taken_stops_writing(
              what="leadership and a first sync")
     leases = k8s.CoordinationV1Api(kube_api)
     lease = leases.read_namespaced_lease("kserve-vault-sync", namespace)
+    assert lease.spec is not None
     lease.spec.holder_identity = "rival"
     lease.spec.renew_time = datetime.now(UTC)
     lease.spec.lease_duration_seconds = 60
@@ -69,6 +71,7 @@ def test_a_replica_whose_lease_is_taken_stops_writing(
     assert our_writes(audit, namespace) == []
     assert secret_data(core, namespace, "s3-secret")["AWS_ACCESS_KEY_ID"] == key_id
     lease = leases.read_namespaced_lease("kserve-vault-sync", namespace)
+    assert lease.spec is not None
     lease.spec.holder_identity = ""  # the rival steps down
     leases.replace_namespaced_lease("kserve-vault-sync", namespace, lease)
     wait_for(lambda: key_in(core, namespace) == new_id,
@@ -119,15 +122,20 @@ def test_bad_reloads_keep_the_old_config(core: k8s.CoreV1Api, bao: hvac.Client, 
         swap = good.with_suffix(".new")
         swap.write_bytes(data)
         swap.replace(good)  # atomically, as a ConfigMap volume does
-        wait_for(lambda count=count: gauge(daemon, "config_reload_failures_total") == count,
-                 what=f"{case} to be rejected")
-        wait_for(lambda runs=runs: gauge(daemon, "sync_runs_total", 'result="success"')
-                 > runs + 1, what=f"cycles to go on after {case}")
+
+        def rejected(count: int = count) -> bool:
+            return gauge(daemon, "config_reload_failures_total") == count
+
+        def going_on(runs: float = runs) -> bool:
+            return gauge(daemon, "sync_runs_total", 'result="success"') > runs + 1
+
+        wait_for(rejected, what=f"{case} to be rejected")
+        wait_for(going_on, what=f"cycles to go on after {case}")
     other = namespace + "-later"
     core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=other)))
     good.write_bytes(original.replace(f'"{namespace}"'.encode(),
                                       f'"{namespace}", "{other}"'.encode()))
-    wait_for(lambda: "s3-secret" in {s.metadata.name for s in
+    wait_for(lambda: "s3-secret" in {meta(s).name for s in
                                      core.list_namespaced_secret(other).items},
              what="a good config to take effect again")
     assert daemon.proc.poll() is None
