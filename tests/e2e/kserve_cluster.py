@@ -13,9 +13,10 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from kubernetes import client as k8s
+from urllib3 import HTTPResponse
 
 from devenv import servers
 
@@ -24,6 +25,12 @@ ISVC_LABEL = "serving.kserve.io/inferenceservice"
 INIT = "storage-initializer"
 WAIT = 120.0
 T = TypeVar("T")
+
+
+def unparsed(response: object) -> HTTPResponse:
+    """A call's return with ``_preload_content=False``: the client then returns the
+    urllib3 response unread, though its annotations name the model it parses otherwise."""
+    return cast(HTTPResponse, response)
 
 
 class NotYet(Exception):
@@ -63,16 +70,16 @@ class KServeCluster:
                                                     "inferenceservices", body)
 
     def isvc(self, namespace: str, name: str) -> dict[str, Any]:
-        got: dict[str, Any] = self.custom.get_namespaced_custom_object(
-            GROUP, VERSION, namespace, "inferenceservices", name)
-        return got
+        # Custom objects come back as parsed JSON; the client annotates them as object.
+        return cast(dict[str, Any], self.custom.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "inferenceservices", name))
 
     # -- what KServe and kube-controller-manager made -------------------------
 
     def pods(self, namespace: str, isvc: str) -> list[dict[str, Any]]:
         """The ISVC's Pods as the API server stores them (camelCase), oldest first."""
-        raw = self.core.list_namespaced_pod(namespace, label_selector=f"{ISVC_LABEL}={isvc}",
-                                            _preload_content=False)
+        raw = unparsed(self.core.list_namespaced_pod(
+            namespace, label_selector=f"{ISVC_LABEL}={isvc}", _preload_content=False))
         items: list[dict[str, Any]] = json.loads(raw.data)["items"]
         return sorted(items, key=lambda p: (p["metadata"]["creationTimestamp"],
                                             p["metadata"]["name"]))
@@ -98,16 +105,16 @@ class KServeCluster:
                          for c in status.get("conditions") or []) or "(none)"
 
     def deployment(self, namespace: str, isvc: str) -> dict[str, Any]:
-        raw = self.apps.list_namespaced_deployment(
-            namespace, label_selector=f"{ISVC_LABEL}={isvc}", _preload_content=False)
+        raw = unparsed(self.apps.list_namespaced_deployment(
+            namespace, label_selector=f"{ISVC_LABEL}={isvc}", _preload_content=False))
         items: list[dict[str, Any]] = json.loads(raw.data)["items"]
         if len(items) != 1:
             raise NotYet(f"{len(items)} Deployments for {namespace}/{isvc}")
         return items[0]
 
     def _replica_sets(self, namespace: str, isvc: str) -> list[dict[str, Any]]:
-        raw = self.apps.list_namespaced_replica_set(
-            namespace, label_selector=f"{ISVC_LABEL}={isvc}", _preload_content=False)
+        raw = unparsed(self.apps.list_namespaced_replica_set(
+            namespace, label_selector=f"{ISVC_LABEL}={isvc}", _preload_content=False))
         items: list[dict[str, Any]] = json.loads(raw.data)["items"]
         return items
 
@@ -139,7 +146,8 @@ class KServeCluster:
         return wait_for(f"{namespace}/{isvc} reconciled", check)
 
     def storage_initializer(self, pod: dict[str, Any]) -> dict[str, Any]:
-        found = [c for c in pod["spec"].get("initContainers") or [] if c["name"] == INIT]
+        found: list[dict[str, Any]] = [c for c in pod["spec"].get("initContainers") or []
+                                       if c["name"] == INIT]
         assert found, f"KServe's webhook injected no {INIT} into {pod['metadata']['name']}"
         return found[0]
 

@@ -21,7 +21,7 @@ import pytest
 from tests.e2e import kubelet
 from tests.e2e.conftest import Sync
 from tests.e2e.consumer import MotoS3, download
-from tests.e2e.kserve_cluster import KServeCluster, NotYet, audit_offset, wait_for
+from tests.e2e.kserve_cluster import KServeCluster, NotYet, audit_offset, unparsed, wait_for
 from tests.e2e.kserve_shapes import Shapes, s3_credential
 from tests.e2e.readback import STORAGE, deployment_writes, key_in, sha
 
@@ -41,7 +41,8 @@ def create(cluster: KServeCluster, ns: str, uri: str) -> None:
 
 
 def pods(cluster: KServeCluster, ns: str) -> list[dict[str, Any]]:
-    raw = cluster.core.list_namespaced_pod(ns, label_selector=SELECTOR, _preload_content=False)
+    raw = unparsed(cluster.core.list_namespaced_pod(ns, label_selector=SELECTOR,
+                                                    _preload_content=False))
     items: list[dict[str, Any]] = json.loads(raw.data)["items"]
     return sorted(items, key=lambda p: (p["metadata"]["creationTimestamp"],
                                         p["metadata"]["name"]))
@@ -61,14 +62,14 @@ def settled(cluster: KServeCluster, ns: str) -> tuple[list[str], list[str]]:
     """The Deployment observed at its generation and its ReplicaSets at their size;
     returns (ReplicaSets, Pods) then."""
     def check() -> tuple[list[str], list[str]]:
-        raw = cluster.apps.list_namespaced_deployment(ns, label_selector=SELECTOR,
-                                                      _preload_content=False)
+        raw = unparsed(cluster.apps.list_namespaced_deployment(ns, label_selector=SELECTOR,
+                                                               _preload_content=False))
         deps = json.loads(raw.data)["items"]
         if len(deps) != 1 or (deps[0].get("status") or {}).get("observedGeneration") != \
                 deps[0]["metadata"]["generation"]:
             raise NotYet("Deployment not yet observed")
-        raw = cluster.apps.list_namespaced_replica_set(ns, label_selector=SELECTOR,
-                                                       _preload_content=False)
+        raw = unparsed(cluster.apps.list_namespaced_replica_set(ns, label_selector=SELECTOR,
+                                                                _preload_content=False))
         sets = json.loads(raw.data)["items"]
         if any((r.get("status") or {}).get("replicas", 0) != r["spec"].get("replicas", 0)
                for r in sets):

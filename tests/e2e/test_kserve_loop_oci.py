@@ -29,7 +29,8 @@ from kubernetes import client as k8s
 from devenv import keyring
 from tests import seeds
 from tests.e2e.conftest import Sync
-from tests.e2e.kserve_cluster import INIT, KServeCluster
+from tests.e2e.kserve_cluster import INIT, KServeCluster, unparsed
+from tests.kubeobjects import meta
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 REGISTRY = "registry.kvs.test:5000"
@@ -43,8 +44,8 @@ def pull_credentials(cluster: KServeCluster, pod: dict[str, Any], image: str
     found = []
     for ref in pod["spec"].get("imagePullSecrets") or []:
         try:
-            raw = cluster.core.read_namespaced_secret(ref["name"], pod["metadata"]["namespace"],
-                                                      _preload_content=False)
+            raw = unparsed(cluster.core.read_namespaced_secret(
+                ref["name"], pod["metadata"]["namespace"], _preload_content=False))
         except k8s.ApiException as exc:
             if exc.status != 404:
                 raise
@@ -72,10 +73,12 @@ def test_a_registry_login_from_openbao_is_what_the_kubelet_pulls_the_modelcar_wi
     kbao.secrets.kv.v2.create_or_update_secret(path, secret={"user": "robot",
                                                              "pass": password})
     # The ServiceAccount exists with someone else's pull secret: it stays, first.
-    cluster.core.create_namespaced_service_account(kns, {
+    # A dict body: the client builds the model from it.
+    cluster.core.create_namespaced_service_account(kns, {  # type: ignore[arg-type]
         "metadata": {"name": "oci-sa"}, "imagePullSecrets": [{"name": "team-pull"}]})
     sync([credential(path, kns)])
     account = cluster.core.read_namespaced_service_account("oci-sa", kns)
+    assert account.image_pull_secrets is not None
     assert [r.name for r in account.image_pull_secrets] == ["team-pull", "registry-pull"]
     assert not account.secrets  # KServe's storage-credential list is not touched
     assert cluster.core.read_namespaced_secret("registry-pull", kns).type == \
@@ -108,6 +111,7 @@ def test_a_registry_login_from_openbao_is_what_the_kubelet_pulls_the_modelcar_wi
     sync([credential(path, kns), kept])
     sync([kept], sync={"prune": True})
     account = cluster.core.read_namespaced_service_account("oci-sa", kns)
+    assert account.image_pull_secrets is not None
     assert [r.name for r in account.image_pull_secrets] == ["team-pull"]
-    names = [s.metadata.name for s in cluster.core.list_namespaced_secret(kns).items]
+    names = [meta(s).name for s in cluster.core.list_namespaced_secret(kns).items]
     assert "registry-pull" not in names and "other-pull" in names

@@ -25,6 +25,7 @@ from tests.e2e.conftest import Sync
 from tests.e2e.consumer import MotoS3
 from tests.e2e.kserve_cluster import KServeCluster, audit_offset
 from tests.e2e.kserve_shapes import Shapes, other_credentials, predictors, s3_credential
+from tests.kubeobjects import meta
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -54,10 +55,12 @@ def test_kserve_rejects_a_pod_whose_service_account_lists_a_missing_secret(
     sync([s3_credential(shapes, moto, kns)])
     cluster.create_isvc(kns, "s3-sa", predictors(moto)["s3-sa"])
     cluster.wait_pod(kns, "s3-sa")
-    cluster.core.create_namespaced_service_account(kns, {
+    # A dict body: the client builds the model from it.
+    cluster.core.create_namespaced_service_account(kns, {  # type: ignore[arg-type]
         "metadata": {"name": "dangling"}, "secrets": [{"name": "no-such-secret"}]})
     with pytest.raises(k8s.ApiException) as refused:
-        cluster.core.create_namespaced_pod(kns, pod_like_a_replica_set(
+        # A dict body, as above.
+        cluster.core.create_namespaced_pod(kns, pod_like_a_replica_set(  # type: ignore[arg-type]
             cluster, kns, "s3-sa", serviceAccountName="dangling"))
     assert refused.value.status == 500
     assert "pod-mutator" in str(refused.value.body)
@@ -71,7 +74,9 @@ def test_a_pod_created_while_we_prune_is_never_rejected(
     shapes = Shapes(f"loop/prune-{kns}", moto.initial_key)
     shapes.write(kbao)
     # The user's own ServiceAccount: prune removes our entry from it, not the object.
-    cluster.core.create_namespaced_service_account(kns, {"metadata": {"name": "s3-sa"}})
+    # A dict body: the client builds the model from it.
+    cluster.core.create_namespaced_service_account(
+        kns, {"metadata": {"name": "s3-sa"}})  # type: ignore[arg-type]
     keep = other_credentials(shapes, kns)[:1]  # the HF token stays configured
     sync([s3_credential(shapes, moto, kns), *keep])
     cluster.create_isvc(kns, "s3-sa", predictors(moto)["s3-sa"])
@@ -84,7 +89,9 @@ def test_a_pod_created_while_we_prune_is_never_rejected(
     def create_pods() -> None:  # a ReplicaSet scaling up throughout the prune
         while not stop.is_set():
             try:
-                created.append(cluster.core.create_namespaced_pod(kns, body).metadata.name)
+                # A dict body, as above.
+                created.append(meta(cluster.core.create_namespaced_pod(
+                    kns, body)).name)  # type: ignore[arg-type]
             except k8s.ApiException as exc:
                 rejected.append(f"{exc.status}: {str(exc.body)[:300]}")
     worker = threading.Thread(target=create_pods, daemon=True)

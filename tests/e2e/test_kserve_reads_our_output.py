@@ -21,6 +21,7 @@ from kubernetes import client as k8s
 from tests import seeds
 from tests.e2e.consumer import MotoS3, consumer_python, download, kserve_env_from_s3_secret
 from tests.helpers import WriteConfig, secret_data
+from tests.kubeobjects import listed, meta
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 Cli = Callable[..., tuple[int, str]]
@@ -63,7 +64,7 @@ def sync_config(write_config: WriteConfig, s3: MotoS3, prefix: str, ns: str) -> 
 def consumer_env_from_cluster(core: k8s.CoreV1Api, ns: str) -> dict[str, str]:
     secret = core.read_namespaced_secret("s3-secret", ns)
     return kserve_env_from_s3_secret(secret_data(core, ns, "s3-secret"),
-                                     secret.metadata.annotations or {})
+                                     meta(secret).annotations or {})
 
 
 def test_kserve_storage_downloads_with_our_credentials_and_follows_rotation(
@@ -123,8 +124,8 @@ def test_hf_token_path_is_picked_up(core: k8s.CoreV1Api, bao: hvac.Client, cli: 
                       "serviceAccount": "hfserviceacc"}]}])
     assert cli("once", "-c", str(config))[0] == 0
     sa = core.read_namespaced_service_account("hfserviceacc", namespace)
-    [listed] = [s.name for s in sa.secrets]
-    data = secret_data(core, namespace, listed)
+    [only] = listed(sa)
+    data = secret_data(core, namespace, only)
     assert kserve_provider(set(data)) == "hf"
     script = ("import hashlib, huggingface_hub; "
               "print(hashlib.sha256(huggingface_hub.get_token().encode()).hexdigest())")

@@ -34,11 +34,13 @@ def dry_run(devenv: servers.Env, manifest: str, namespace: str) -> str:
 
 def allowed(kube_api: k8s.ApiClient, user: str, verb: str, resource: str,
             namespace: str | None, *, name: str = "") -> bool:
-    review = k8s.AuthorizationV1Api(kube_api).create_subject_access_review({  # type: ignore[arg-type]  # the client builds the model from a dict
-        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-        "spec": {"user": user, "groups": ["system:serviceaccounts"],
-                 "resourceAttributes": {"verb": verb, "resource": resource,
-                                        "namespace": namespace or "", "name": name}}})
+    body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": user, "groups": ["system:serviceaccounts"],
+                     "resourceAttributes": {"verb": verb, "resource": resource,
+                                            "namespace": namespace or "", "name": name}}}
+    # A dict body: the client builds the model from it.
+    review = k8s.AuthorizationV1Api(kube_api).create_subject_access_review(
+        body)  # type: ignore[arg-type]
     assert review.status is not None
     return bool(review.status.allowed)
 

@@ -42,17 +42,23 @@ def test_forbidden_in_one_namespace_only(kube_api: k8s.ApiClient, core: k8s.Core
     core.create_namespaced_service_account(home, k8s.V1ServiceAccount(
         metadata=k8s.V1ObjectMeta(name="syncer")))
     rbac = k8s.RbacAuthorizationV1Api(kube_api)
-    rbac.create_cluster_role({"metadata": {"name": f"{namespace}-target"}, "rules": [  # type: ignore[arg-type]  # the client builds the model from a dict
+    # A dict body: the client builds the model from it.
+    rbac.create_cluster_role({  # type: ignore[arg-type]
+        "metadata": {"name": f"{namespace}-target"}, "rules": [
         {"apiGroups": [""], "resources": ["secrets", "serviceaccounts"],
          "verbs": ["list", "get", "create", "patch"]}]})
-    rbac.create_cluster_role({"metadata": {"name": f"{namespace}-ns"}, "rules": [  # type: ignore[arg-type]  # the client builds the model from a dict
+    # A dict body: the client builds the model from it.
+    rbac.create_cluster_role({  # type: ignore[arg-type]
+        "metadata": {"name": f"{namespace}-ns"}, "rules": [
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list"]}]})
     subject = [{"kind": "ServiceAccount", "name": "syncer", "namespace": home}]
-    rbac.create_cluster_role_binding({  # type: ignore[arg-type]  # the client builds the model from a dict
+    # A dict body: the client builds the model from it.
+    rbac.create_cluster_role_binding({  # type: ignore[arg-type]
         "metadata": {"name": f"{namespace}-ns"}, "subjects": subject,
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                     "name": f"{namespace}-ns"}})
-    rbac.create_namespaced_role_binding(namespace, {  # type: ignore[arg-type]  # the client builds the model from a dict
+    # A dict body: the client builds the model from it.
+    rbac.create_namespaced_role_binding(namespace, {  # type: ignore[arg-type]
         "metadata": {"name": "syncer"}, "subjects": subject,
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                     "name": f"{namespace}-target"}})

@@ -37,7 +37,8 @@ ISVC_CRD = {  # just enough of KServe's CRD for the API server to serve the kind
 def isvc_crd(kube_api: k8s.ApiClient) -> None:
     ext = k8s.ApiextensionsV1Api(kube_api)
     try:
-        ext.create_custom_resource_definition(ISVC_CRD)  # type: ignore[arg-type]  # the client builds the model from a dict
+        # A dict body: the client builds the model from it.
+        ext.create_custom_resource_definition(ISVC_CRD)  # type: ignore[arg-type]
     except k8s.ApiException as exc:
         if exc.status != 409:
             raise
@@ -68,7 +69,8 @@ def test_rotation_rolls_consumers_once(isvc_crd: None, kube_api: k8s.ApiClient,
                     {"name": "K", "valueFrom": {"secretKeyRef": {"name": "s3-secret",
                                                                  "key": "AWS_ACCESS_KEY_ID"}}}]}]}),
                 deployment("unrelated", {})):
-        create_from_dict(kube_api, obj, namespace=namespace)  # type: ignore[no-untyped-call]  # kubernetes.utils is unannotated
+        # kubernetes.utils has no annotations
+        create_from_dict(kube_api, obj, namespace=namespace)  # type: ignore[no-untyped-call]
     for name, predictor in (("isvc-sa", {"serviceAccountName": "s3-sa"}),
                             ("isvc-storage", {"model": {"storage": {"key": "m"}}}),
                             ("isvc-other", {"serviceAccountName": "default"})):
@@ -110,7 +112,8 @@ def test_rollouts_are_rate_limited(kube_api: k8s.ApiClient, bao: hvac.Client, cl
                                    write_config: WriteConfig, vault_prefix: str,
                                    namespace: str) -> None:
     for i in range(3):
-        create_from_dict(  # type: ignore[no-untyped-call]  # kubernetes.utils is unannotated
+        # kubernetes.utils has no annotations
+        create_from_dict(  # type: ignore[no-untyped-call]
             kube_api, deployment(f"d{i}", {"serviceAccountName": "s3-sa"}), namespace=namespace)
     path = f"{vault_prefix}/s3"
     put_s3(bao, path)

@@ -138,7 +138,8 @@ def _deny_serviceaccount_writes(kube_api: k8s.ApiClient, label: str) -> Callable
     namespaces labelled ``label``; returns the clean-up."""
     api = k8s.AdmissionregistrationV1Api(kube_api)
     selector = {"matchLabels": {label: "true"}}
-    api.create_validating_admission_policy({  # type: ignore[arg-type]  # the client builds the model from a dict
+    # A dict body: the client builds the model from it.
+    api.create_validating_admission_policy({  # type: ignore[arg-type]
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
         "metadata": {"name": label}, "spec": {
             "failurePolicy": "Fail",
@@ -146,7 +147,8 @@ def _deny_serviceaccount_writes(kube_api: k8s.ApiClient, label: str) -> Callable
                 "apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE", "DELETE"],
                 "resources": ["serviceaccounts"]}]},
             "validations": [{"expression": "false", "message": "denied by the test policy"}]}})
-    api.create_validating_admission_policy_binding({  # type: ignore[arg-type]  # the client builds the model from a dict
+    # A dict body: the client builds the model from it.
+    api.create_validating_admission_policy_binding({  # type: ignore[arg-type]
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": label},
         "spec": {"policyName": label, "validationActions": ["Deny"],
@@ -236,7 +238,8 @@ def test_namespace_scoped_prune_reaches_a_dropped_namespace(
 
     def revoked() -> bool:
         status = k8s.AuthorizationV1Api(core.api_client).create_subject_access_review(
-            review).status  # type: ignore[arg-type]  # the client builds the model from a dict
+            # A dict body: the client builds the model from it.
+            review).status  # type: ignore[arg-type]
         assert status is not None
         return not status.allowed
 
@@ -268,7 +271,8 @@ def test_a_server_that_quotes_the_value_back_leaks_nothing(
     label = f"kvs-echo-{secrets.token_hex(3)}"
     api = k8s.AdmissionregistrationV1Api(kube_api)
     selector = {"matchLabels": {label: "true"}}
-    api.create_validating_admission_policy({  # type: ignore[arg-type]  # the client builds the model from a dict
+    # A dict body: the client builds the model from it.
+    api.create_validating_admission_policy({  # type: ignore[arg-type]
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
         "metadata": {"name": label}, "spec": {
             "failurePolicy": "Fail",
@@ -280,7 +284,8 @@ def test_a_server_that_quotes_the_value_back_leaks_nothing(
                               "!('gcloud-application-credentials.json' in object.data)",
                 "messageExpression": "'refused, you sent: ' + string(object.data["
                                      "'gcloud-application-credentials.json'])"}]}})
-    api.create_validating_admission_policy_binding({  # type: ignore[arg-type]  # the client builds the model from a dict
+    # A dict body: the client builds the model from it.
+    api.create_validating_admission_policy_binding({  # type: ignore[arg-type]
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": label},
         "spec": {"policyName": label, "validationActions": ["Deny"],
