@@ -45,12 +45,12 @@ def test_forbidden_in_one_namespace_only(kube_api: k8s.ApiClient, core: k8s.Core
     # A dict body: the client builds the model from it.
     rbac.create_cluster_role({  # type: ignore[arg-type]
         "metadata": {"name": f"{namespace}-target"}, "rules": [
-        {"apiGroups": [""], "resources": ["secrets", "serviceaccounts"],
-         "verbs": ["list", "get", "create", "patch"]}]})
+            {"apiGroups": [""], "resources": ["secrets", "serviceaccounts"],
+             "verbs": ["list", "get", "create", "patch"]}]})
     # A dict body: the client builds the model from it.
     rbac.create_cluster_role({  # type: ignore[arg-type]
         "metadata": {"name": f"{namespace}-ns"}, "rules": [
-        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list"]}]})
+            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list"]}]})
     subject = [{"kind": "ServiceAccount", "name": "syncer", "namespace": home}]
     # A dict body: the client builds the model from it.
     rbac.create_cluster_role_binding({  # type: ignore[arg-type]
