@@ -53,7 +53,9 @@ def seen(data: dict[str, str], annotations: dict[str, str] | None = None,
 
 def hash_of(**values: str) -> str:
     """The data-hash of a shared Secret whose keys we own hold these values."""
-    return diff.data_hash(want(**values))
+    return diff.data_hash(DesiredSecret(
+        namespace="ns", name="storage-config", shared=True,
+        keys={k: KeyValue(SecretValue(v), "any", "any") for k, v in values.items()}))
 
 
 def ours(managed: str, credentials: str = "cred", source: str = SRC,

@@ -62,8 +62,8 @@ def test_each_vault_path_is_read_once_in_order(only: list[str] | None,
 
 
 S3_KEYS = {"accessKeyId": "ak", "secretAccessKey": "sk"}
-S3 = ("secret", "p/s3", 2, None)
-HF = ("secret", "p/hf", 2, None)
+S3: render.SourceKey = ("secret", "p/s3", 2, None)
+HF: render.SourceKey = ("secret", "p/hf", 2, None)
 
 
 def test_only_renders_the_named_entries() -> None:
@@ -136,7 +136,8 @@ def storage_sharers(hf_first: bool, adopt: bool) -> Any:
 
 @pytest.mark.parametrize("hf_first", [True, False])
 def test_adopt_and_rollout_of_any_writer_hold_for_the_shared_secret(hf_first: bool) -> None:
-    vault = {HF: data("p/hf", t="tok"), S3: data("p/s3", ak="AK", sk="SK")}
+    vault: dict[render.SourceKey, VaultData | VaultFailure] = {
+        HF: data("p/hf", t="tok"), S3: data("p/s3", ak="AK", sk="SK")}
     out = render.render(storage_sharers(hf_first, True), namespaces=NS, vault=vault)
     shared = out.secrets[("a", "storage-config")]
     assert (shared.adopt, shared.rollout, shared.credentials) == (True, True, {"hf", "s3"})
@@ -150,7 +151,7 @@ def test_failed_writers_of_a_shared_secret_hold_all_their_keys(hf_first: bool) -
     out = render.render(storage_sharers(hf_first, False), namespaces=NS,
                         vault={HF: VaultFailure("x"), S3: VaultFailure("y")})
     shared = out.secrets[("a", "storage-config")]
-    assert (shared.keys, shared.held_keys) == ({}, {"HF_TOKEN", "m"})
+    assert (shared.keys, shared.held_keys) == ({}, frozenset({"HF_TOKEN", "m"}))
 
 
 def test_a_service_account_gathers_every_credential_that_names_it() -> None:
