@@ -85,12 +85,21 @@ ADD: dict[str, Add] = {
                                  "labels": {**OURS, INSTANCE_LABEL: "blue"},
                                  "annotations": {OWN: "object", PS: "s3"}},
                     "secrets": names("s3")})),
+    "a new account records every pull secret": Add(
+        None, want(pulls=("p2", "p1")), {"p1", "p2"},
+        ("create", {"apiVersion": "v1", "kind": "ServiceAccount",
+                    "metadata": {"name": "models", "namespace": "ns", "labels": OURS,
+                                 "annotations": {OWN: "object", PP: "p1,p2"}},
+                    "imagePullSecrets": names("p1", "p2")})),
     "nothing available: no account is created": Add(None, want("s3"), set(), None),
     "an account of someone else's gets our entry only, owned by keys": Add(
         sa(("theirs",), managed=False), want("s3"), {"s3"},
         ("patch", {"metadata": meta({OWN: "keys", PS: "s3"}), "secrets": names("s3")})),
     "an account of someone else's with nothing available is left alone": Add(
         sa(("theirs",), managed=False), want("s3", pulls=("oci",)), set(), None),
+    "our record on an account no longer labelled ours claims nothing": Add(
+        sa(("old",), managed=False, ours="old", own="object"), want("s3"), {"s3"},
+        ("patch", {"metadata": meta({OWN: "keys", PS: "s3"}), "secrets": names("s3")})),
     "an entry listed by hand is recorded as ours": Add(
         sa(("s3",), managed=False), want("s3"), {"s3"},
         ("patch", {"metadata": meta({OWN: "keys", PS: "s3"})})),
@@ -157,6 +166,10 @@ PRUNE: dict[str, Prune] = {
     "an account we created keeps the entries others listed": Prune(
         sa(("a", "theirs"), ours="a,b", own="object"), {"b"}, frozenset(),
         ("patch", {"metadata": {"annotations": {PS: "b"}},
+                   "secrets": [{"name": "a", DEL: "delete"}]})),
+    "the record keeps every entry still wanted": Prune(
+        sa(("a", "b", "c"), ours="a,b,c", own="keys"), {"c", "b"}, frozenset(),
+        ("patch", {"metadata": {"annotations": {PS: "b,c"}},
                    "secrets": [{"name": "a", DEL: "delete"}]})),
     "a pull secret others listed keeps an account we created": Prune(
         sa(("a",), ("theirs",), ours="a", own="object"), set(), frozenset(),

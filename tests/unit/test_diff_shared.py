@@ -131,6 +131,10 @@ CASES: dict[str, Case] = {
                 source="secret/old@1,secret/p@2"),
         want(held=("kept",), a="2"), prune=True, data={"a": "2"},
         annotations=ours("a,kept", "cred,old", "secret/old@1,secret/p@2", a="2", kept="h")),
+    "a kept key with its writer and source lost from our record: they are not made up": Case(
+        seen({"a": "1", "kept": "k"}, {k: v for k, v in ours("a,kept", a="1", kept="k").items()
+                                       if k not in (ANN_SOURCE, ANN_CREDENTIALS)}),
+        want(a="1"), annotations=ours("a,kept", a="1", kept="k")),
     "prune of a key already deleted by hand only drops it from our record": Case(
         seen({"a": "1"}, ours("a,gone", source=SRC, a="1")),
         want(a="1"), prune=True, annotations=ours("a", a="1")),

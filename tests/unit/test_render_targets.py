@@ -71,6 +71,9 @@ def test_only_renders_the_named_entries() -> None:
     out = render.render(conf, namespaces=NS, only=["one"],
                         vault={HF: data("p/hf", t="tok"), S3: VaultFailure("sealed")})
     assert set(out.secrets) == {("a", "one-secret")} and not out.errors
+    out = render.render(conf, namespaces=NS, only=["s3"],
+                        vault={HF: VaultFailure("sealed"), S3: data("p/s3", ak="A", sk="S")})
+    assert set(out.secrets) == {("a", "s3-secret")} and not out.errors
     assert render.render(conf, namespaces=NS, only=[], vault={}).secrets == {}
 
 
