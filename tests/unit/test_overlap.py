@@ -44,6 +44,9 @@ SELECTOR = {"namespaceSelector": {"matchLabels": {"team": "x"}}}
      {"namespaces": ["a"], "storageConfig": {"key": "n", "default": True}}, True),
     ({"namespaces": ["a"], "storageConfig": {"key": "m"}},
      {**SELECTOR, "storageConfig": {"key": "m"}}, True),
+    # default: true writes default_s3 too, which another entry may name as its key.
+    ({"namespaces": ["a"], "storageConfig": {"key": "default_s3"}},
+     {"namespaces": ["a"], "storageConfig": {"key": "n", "default": True}}, True),
 ])
 def test_two_entries(first: dict[str, Any], second: dict[str, Any], clash: bool) -> None:
     found = errors(s3("one", first), s3("two", second))
