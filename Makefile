@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: venv lint test test-fast demo controlplane kserve test-tools build-vault build-controlplane clean
+.PHONY: venv lint test test-fast mutation demo controlplane kserve test-tools build-vault build-controlplane clean
 
 # The venv is rebuilt only when pyproject.toml changes.
 venv: $(VENV)/.installed
@@ -56,8 +56,18 @@ test: lint controlplane kserve build-vault test-tools
 test-fast: venv
 	$(BIN)/python -m pytest -ra tests/unit
 
+# Mutation testing of the pure core against the unit tests ([tool.mutmut] in
+# pyproject.toml); not part of `make test`. Results go to mutants/ (ignored);
+# a re-run retests only what changed. `mutmut show NAME` prints a survivor.
+mutation: venv
+	nice -n 19 $(BIN)/mutmut run
+	@echo "[make] mutants per module and status (killed = a unit test failed):"
+	@$(BIN)/mutmut results --all true | awk '{split($$1, m, "."); print m[2], $$2}' \
+		| sort | uniq -c
+	@$(BIN)/mutmut results --all true | awk '{print $$2}' | sort | uniq -c
+
 demo: venv controlplane
 	$(BIN)/python -m scripts.demo
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .dev-env
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .dev-env mutants

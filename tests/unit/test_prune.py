@@ -9,6 +9,7 @@ from syncer import prune, render
 from syncer.model import (
     ANN_CREDENTIALS,
     ANN_MANAGED_KEYS,
+    ANN_MANAGED_PULL_SECRETS,
     ANN_MANAGED_SECRETS,
     ANN_OWNERSHIP,
     MANAGED_BY_LABEL,
@@ -158,3 +159,91 @@ def test_shared_keys_of_a_deleted_entry_count_but_are_allowed() -> None:
     plan = prune.plan(want, {("ns-0", "storage-config"): shared}, {},
                       configured={"hf", "s3"}, max_fraction=0.1)
     assert plan.size == 1 and plan.refused is not None
+
+
+def whole(name: str, creds: str | None) -> tuple[Ref, ObservedSecret]:
+    annotations = {ANN_OWNERSHIP: "object"}
+    if creds is not None:
+        annotations[ANN_CREDENTIALS] = creds
+    return ("ns-0", name), ObservedSecret(
+        namespace="ns-0", name=name, uid="u", resource_version="1", type="Opaque",
+        labels=OURS, annotations=annotations, key_digests={"K": "d"})
+
+
+def keys_of(name: str, creds: str, managed: str, data: tuple[str, ...] = ("HF_TOKEN", "m"),
+            labels: dict[str, str] | None = None) -> tuple[Ref, ObservedSecret]:
+    return ("ns-0", name), ObservedSecret(
+        namespace="ns-0", name=name, uid="u", resource_version="1", type="Opaque",
+        labels=OURS if labels is None else labels,
+        annotations={ANN_OWNERSHIP: "keys", ANN_CREDENTIALS: creds, ANN_MANAGED_KEYS: managed},
+        key_digests={k: "d" for k in data})
+
+
+def shared_wants(*names: str, owned_first: bool = False) -> render.Rendered:
+    """Each named storage-spec Secret wants HF_TOKEN from hf; optionally after an owned one."""
+    out = render.Rendered()
+    if owned_first:
+        out.secrets[("ns-0", "owned")] = DesiredSecret(namespace="ns-0", name="owned",
+                                                       shared=False)
+    for name in names:
+        out.secrets[("ns-0", name)] = DesiredSecret(
+            namespace="ns-0", name=name, shared=True, credentials={"hf"},
+            keys={"HF_TOKEN": KeyValue(SecretValue("hf-token-value"), "hf", "s/hf@1")})
+    return out
+
+
+SIZES: list[tuple[str, render.Rendered, list[tuple[Ref, ObservedSecret]], int, bool]] = [
+    # (case, rendered, observed Secrets (configured: hf and kept), plan size, refused)
+    ("a Secret written by a configured and a deleted entry is guarded",
+     render.Rendered(), [whole("a", "kept,gone")], 1, True),
+    ("a configured writer earlier is not forgotten by a deleted one later",
+     render.Rendered(), [whole("a", "kept"), whole("b", "gone")], 2, True),
+    ("our keys in a shared Secret no entry wants: allowed for one deleted writer",
+     render.Rendered(), [keys_of("sc", "hf,s3", "HF_TOKEN,m")], 1, False),
+    ("a Secret without a writer on record is guarded",
+     render.Rendered(), [whole("a", None)], 1, True),
+    ("stale keys counted in every shared Secret, after an owned one",
+     shared_wants("sc1", "sc2", owned_first=True),
+     [keys_of("sc1", "hf,s3", "HF_TOKEN,m"), keys_of("sc2", "hf,s3", "HF_TOKEN,m")], 2, False),
+    ("a stale key already gone from the data is not counted",
+     shared_wants("sc"), [keys_of("sc", "hf,s3", "HF_TOKEN,m", data=("HF_TOKEN",))], 0, False),
+    ("a storage-spec Secret not created yet, or not ours, counts nothing",
+     shared_wants("new", "theirs"), [keys_of("theirs", "s3", "m", labels={})], 0, False),
+    ("two deleted entries, one whole Secret and one shared key, are guarded",
+     shared_wants("sc"), [whole("a", "old"), keys_of("sc", "hf,s3", "HF_TOKEN,m")], 2, True),
+    ("a configured writer's whole Secret, then a deleted one's key: guarded",
+     shared_wants("sc"), [whole("a", "kept"), keys_of("sc", "hf,s3", "HF_TOKEN,m")], 2, True),
+    ("a deleted entry's key alone: allowed",
+     shared_wants("sc"), [keys_of("sc", "hf,s3", "HF_TOKEN,m")], 1, False),
+]
+
+
+@pytest.mark.parametrize(("case", "rendered", "observed", "size", "refused"), SIZES,
+                         ids=[s[0] for s in SIZES])
+def test_guard_counts_and_writers(case: str, rendered: render.Rendered,
+                                  observed: list[tuple[Ref, ObservedSecret]], size: int,
+                                  refused: bool) -> None:
+    plan = prune.plan(rendered, dict(observed), {}, configured={"hf", "kept"},
+                      max_fraction=0.01)
+    assert (plan.size, plan.refused is not None) == (size, refused), plan.refused
+
+
+def test_exactly_the_limit_is_allowed() -> None:
+    secrets, accounts = fleet(2)
+    plan = prune.plan(wanting(["ns-0"]), secrets, accounts, configured={"s3", "hf"},
+                      max_fraction=0.5)
+    assert (plan.size, plan.owned, plan.refused) == (4, 8, None)
+
+
+def test_wanted_and_held_pull_secrets_are_kept() -> None:
+    sa = ObservedServiceAccount(namespace="ns-0", name="sa", uid="u", resource_version="1",
+                                labels=OURS, annotations={
+                                    ANN_OWNERSHIP: "object",
+                                    ANN_MANAGED_PULL_SECRETS: "p,q"},
+                                secrets=(), image_pull_secrets=("p", "q"))
+    want = render.Rendered()
+    want.service_accounts[("ns-0", "sa")] = DesiredServiceAccount(
+        namespace="ns-0", name="sa", pull_secrets=frozenset({"p"}),
+        held_pull_secrets=frozenset({"q"}))
+    plan = prune.plan(want, {}, {("ns-0", "sa"): sa}, configured=set(), max_fraction=1.0)
+    assert plan.accounts == []
