@@ -187,6 +187,10 @@ def _diff_shared(desired: DesiredSecret, observed: ObservedSecret, *, now: str,
         mine.credentials = mine.credentials | {
             c for c in observed.annotations.get(ANN_CREDENTIALS, "").split(",") if c}
     ours = _our_annotations(mine, now, managed_after, _hash(covered, {}), kept)
+    if observed.managed and observed.annotations.get(ANN_OWNERSHIP) == "object":
+        # We created it: keep that for prune - and compare against it, or a Secret
+        # created whole that became a storage-spec Secret is "stale" every cycle.
+        ours[ANN_OWNERSHIP] = "object"
     meta_stale = not observed.managed or any(
         observed.annotations.get(k) != ours[k]
         for k in (ANN_HASH, ANN_SOURCE, ANN_CREDENTIALS, ANN_MANAGED_KEYS, ANN_OWNERSHIP))
@@ -194,8 +198,6 @@ def _diff_shared(desired: DesiredSecret, observed: ObservedSecret, *, now: str,
         return actions
     if not written and not data_patch:
         return actions  # nothing of ours to record: every key conflicted
-    if observed.managed and observed.annotations.get(ANN_OWNERSHIP) == "object":
-        ours[ANN_OWNERSHIP] = "object"  # we created it; keep that for prune
     body: dict[str, Any] = {"metadata": {"labels": labels(desired.instance),
                                          "annotations": ours}}
     if data_patch:

@@ -203,6 +203,11 @@ def test_a_secret_we_created_whole_stays_ours_to_delete() -> None:
     assert (refused.verb, refused.uid) == ("conflict", "uid-1")  # no key of it is recorded
     assert patch.body == {"metadata": {"labels": OURS, "annotations": ours(
         "b", ownership="object", b="2")}, "data": {"b": SecretValue("2")}}
+    # Written, it is in step: the next cycle writes nothing (it used to patch its
+    # metadata every cycle, comparing ownership "object" with "keys").
+    after = apply(before, patch.body)
+    assert [a.verb for a in diff.diff_secret(want(a="x", b="2"), after, now="later")] == [
+        "conflict"]
     hand_made = seen({}, {ANN_OWNERSHIP: "object"}, managed=False)
     [patch] = diff.diff_secret(want(b="2"), hand_made, now=NOW)
     assert patch.body is not None
