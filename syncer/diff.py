@@ -167,7 +167,9 @@ def _diff_shared(desired: DesiredSecret, observed: ObservedSecret, *, now: str,
         written.add(key)
         if have != kv.value.sha:
             data_patch[key] = kv.value
-    managed_after = (owned | written)
+    # A key of ours that is gone (deleted by hand) and not written now leaves the
+    # record: kept in it, the Secret would read as drifted for ever.
+    managed_after = (owned & set(observed.key_digests)) | written
     if prune:
         stale = owned - set(desired.keys) - desired.held_keys
         data_patch.update({k: None for k in stale if k in observed.key_digests})

@@ -218,3 +218,17 @@ def test_nothing_wanted_writes_nothing() -> None:
     """Every credential of the Secret failed this cycle: even prune leaves it alone."""
     before = written("a", a="1")
     assert diff.diff_secret(want(held=("a",)), before, now=NOW, prune=True) == []
+
+
+def test_a_key_of_ours_deleted_by_hand_and_no_longer_wanted_is_forgotten() -> None:
+    """Prune off, the entry that wrote ``b`` gone, and ``b`` deleted by hand: our record
+    drops it, so the Secret is not reported as drifted forever."""
+    recorded = written("a", "b", a="1", b="2")
+    before = replace(recorded, key_digests={"a": recorded.key_digests["a"]})
+    assert diff.observed_drift(before)
+    [patch] = diff.diff_secret(want(a="1"), before, now=NOW)
+    assert patch.body is not None and "data" not in patch.body
+    assert patch.body["metadata"]["annotations"][ANN_MANAGED_KEYS] == "a"
+    after = apply(before, patch.body)
+    assert not diff.observed_drift(after)
+    assert diff.diff_secret(want(a="1"), after, now="later") == []
