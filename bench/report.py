@@ -204,8 +204,8 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"{v['openbao']}, Python {m['python']}, kubernetes client {v['kubernetes_client']}, "
         f"hvac {v['hvac']}, kserve-vault-sync {v['syncer']} (git {v['git']}), kubectl "
         f"{v['kubectl']}{go}.",
-        f"- Syncer settings: `sync.concurrency` {results['concurrency']} (the default is 16: "
-        "sixteen concurrent writes and an HTTP pool of sixteen). The Python client has no "
+        f"- Syncer settings: `sync.concurrency` {results['concurrency']} (the default is 8: "
+        "eight concurrent writes and an HTTP pool of eight). The Python client has no "
         "client-side QPS limiter (client-go's default is 5 QPS / burst 10); the only limit "
         "is the concurrency, and the Python-client floor uses the same. The Go floor posts "
         "the same bodies over HTTP/2 at several concurrencies; the best is the floor.",

@@ -133,9 +133,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="default: a fresh temporary directory")
-    parser.add_argument("--concurrency", type=int, default=16,
-                        help="sync.concurrency, and the Python-client floor's (16, the "
-                             "syncer's default)")
+    parser.add_argument("--concurrency", type=int, default=8,
+                        help="sync.concurrency, and the Python-client floor's (8)")
     parser.add_argument("--floor-concurrency", type=_ints("--floor-concurrency"),
                         default=FLOOR_CONCURRENCY,
                         help="the Go floor's concurrencies (8,32,64,128); the best is the floor")

@@ -77,9 +77,7 @@ class SyncSettings(Model):
     """A prune that would remove more than this share of the objects we own is refused
     until confirmed (``once --prune-confirm``, or a higher limit here), unless it
     removes only what one deleted entry wrote: a typo must not wipe the fleet."""
-    # 16, not 8: at 8 a first sync of 1,000 targets left a fifth of two cores idle
-    # waiting on the API server (bench/RESULTS.md); more in flight kept it busy.
-    concurrency: int = Field(default=16, ge=1, le=64)
+    concurrency: int = Field(default=8, ge=1, le=64)
     """Concurrent Kubernetes writes; also the HTTP connection pool size."""
     namespace_scoped: bool = False
     """List (and so need RBAC) only in target namespaces instead of cluster-wide: grant
