@@ -65,9 +65,15 @@ def _sources(desired: DesiredSecret, kept: str = "") -> str:
     """``mount/path@version`` of every key we write, plus the recorded sources of
     paths we keep as they are (a held entry's keys in a shared Secret)."""
     new = {kv.source for kv in desired.keys.values()}
-    paths = {s.split("@", 1)[0] for s in new}
-    old = {s for s in kept.split(",") if s and s.split("@", 1)[0] not in paths}
+    paths = {_path_of(s) for s in new}
+    old = {s for s in kept.split(",") if s and _path_of(s) not in paths}
     return ",".join(sorted(new | old))
+
+
+def _path_of(source: str) -> str:
+    """``mount/path`` of a source: KV v2 adds ``@version``, and a path may hold ``@``."""
+    head, at, version = source.rpartition("@")
+    return head if at and version.isdigit() else source
 
 
 def _our_annotations(desired: DesiredSecret, now: str, managed_keys: set[str] | None,

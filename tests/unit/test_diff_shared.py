@@ -232,3 +232,15 @@ def test_a_key_of_ours_deleted_by_hand_and_no_longer_wanted_is_forgotten() -> No
     after = apply(before, patch.body)
     assert not diff.observed_drift(after)
     assert diff.diff_secret(want(a="1"), after, now="later") == []
+
+
+def test_a_vault_path_with_an_at_sign_keeps_its_recorded_source() -> None:
+    """Sources are ``mount/path@version``; a path may itself hold ``@``. Writing one
+    path must not drop another path's source that shares the text before an ``@``."""
+    kept = "secret/team@y/other@1"
+    before = seen({"a": "1", "b": "2"}, {**ours("a,b", source=kept, a="1", b="2")})
+    desired = want(held=("b",), source="secret/team@x/creds@3", a="9")
+    [patch] = diff.diff_secret(desired, before, now=NOW)
+    assert patch.body is not None
+    sources = patch.body["metadata"]["annotations"][ANN_SOURCE].split(",")
+    assert sources == ["secret/team@x/creds@3", "secret/team@y/other@1"]
