@@ -139,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     result = (asyncio.run(_httpx_h2(args)) if args.transport == "httpx-h2"
               else _urllib3(args))
     print(json.dumps(result))
+    if result["errors"]:
+        # The harness shows stderr's tail when the exit code is not 0.
+        print(f"{result['errors']} requests without 201: {result['statuses']}; first: "
+              f"{result['first_error']}", file=sys.stderr)
     return 0 if result["errors"] == 0 else 1
 
 

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 def test_bench_smoke(devenv: servers.Env, tmp_path: Path) -> None:
     opts = bench_run.Options(sizes=[10], script_sample=2, daemon_seconds=6.0,
                              daemon_interval=1.0, token_ttl=3, token_max_ttl=6,
-                             profile_sizes=(10,), repeat=2, python_urllib3=(8,),
+                             profile_sizes=(10,), repeat=2,
                              kv_metadata=(5,), values=seeds.fake)
     out, json_out = tmp_path / "RESULTS.md", tmp_path / "results.json"
     results = bench_run.run(opts, env=devenv, workdir=tmp_path / "work", out=out,
@@ -51,9 +51,6 @@ def test_bench_smoke(devenv: servers.Env, tmp_path: Path) -> None:
                                             "create serviceaccounts": 10}, floor
     assert row["go_floor"]["concurrency"] in (8, 32, 64, 128)
     assert row["go_floor"]["seconds"] == min(f["seconds"] for f in go)
-    # The bare urllib3 prototype (bench/pyfloor.py) posts the same bodies over HTTP/1.1.
-    py = [f for f in row["floors"] if f["impl"] == "python-urllib3"]
-    assert [f["created"] for f in py] == [20, 20] and all(f["kube"]["writes"] == 20 for f in py)
     assert row["vs_go_floor"] > 0 and row["work_vs_go_floor"] > 0
     # Each repetition's initial sync started from nothing and wrote everything.
     assert [i["kube"]["writes"] for i in row["initial_runs"]] == [20, 20]
